@@ -710,3 +710,87 @@ def write_model(data: dict, path: str | os.PathLike) -> None:
     """Pickle ``data`` (protocol 4, numpy arrays only) to ``path`` atomically."""
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(data, fh, protocol=4)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reference: Anny's own forward pass driven by SMPL parameters (validation of the export)
+# ----------------------------------------------------------------------------------------------------
+
+
+def anny_reference_forward(
+    model,
+    coeffs: np.ndarray,
+    tpose_rot: np.ndarray,
+    global_orient: np.ndarray,
+    body_pose: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pose Anny with SMPL joint rotations using only Anny's own kinematics and skinning code.
+
+    1. Anny's rest model for ``coeffs`` (``model.get_rest_model``), re-rested in the T-pose with
+       :func:`anny.utils.kinematics.forward_kinematic` ('local-ref', world-aligned deltas
+       ``tpose_rot``) and ``model.get_skinned_vertices`` (Anny's LBS).
+    2. From that T-posed rest, each SMPL joint's rotation is applied to its Anny group-root bones
+       (:data:`SMPL_GROUP_ROOTS`) about the joint position (a rigid delta with the pivot offset); all other
+       bones get identity deltas and follow their parents. Again Anny's ``forward_kinematic`` and LBS.
+
+    Parameters
+    ----------
+    model : anny.Anny
+    coeffs : (NC,) float64
+        Anny blend-shape coefficients.
+    tpose_rot : (NB, 3, 3)
+        T-pose rotations in the SMPL frame (``hr_tpose_rotations`` of an exported model).
+    global_orient : (B, 3); body_pose : (B, 69)
+        SMPL axis-angle parameters (SMPL frame).
+
+    Returns
+    -------
+    vertices : (B, V_surface, 3); joints : (B, 24, 3)
+        SMPL frame, metres, no translation.
+    """
+    import roma
+    import torch
+    from anny.utils import kinematics
+
+    A = torch.as_tensor(ANNY_TO_SMPL)
+    labels = list(model.bone_labels)
+    nb = len(labels)
+    rig = RigMap.from_anny(labels, [int(p) for p in model.bone_parents])
+    chain = (model.kinematic_chain_levels, model.kinematic_chain_indices)
+    with torch.no_grad():
+        c = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))[None]
+        rest = model.get_rest_model(c)
+        # 1. T-pose, world-aligned deltas in Anny's frame: D_anny = A^T D_smpl A
+        D = torch.eye(4, dtype=torch.float64).repeat(1, nb, 1, 1)
+        D[0, :, :3, :3] = A.T @ torch.as_tensor(tpose_rot) @ A
+        # 'local-ref' places the root at U_0^T d_0: keep it at its rest head
+        D[0, 0, :3, 3] = rest["rest_bone_poses"][0, 0, :3, :3] @ rest["rest_bone_poses"][0, 0, :3, 3]
+        T_tpose, W_tpose = kinematics.forward_kinematic(chain, rest["rest_bone_poses"], D, "local-ref", None)
+        v_t = model.get_skinned_vertices(rest["rest_vertices"], T_tpose)  # (1, V, 3)
+        heads_t = W_tpose[0, :, :3, 3]  # (NB, 3) T-posed heads, Anny frame
+        # 2. SMPL rotations on the T-posed rest (identity rest orientations: deltas are world-aligned)
+        B = len(global_orient)
+        rest_t = torch.eye(4, dtype=torch.float64).repeat(1, nb, 1, 1)
+        rest_t[0, :, :3, 3] = heads_t
+        aa = torch.as_tensor(np.concatenate([np.asarray(global_orient), np.asarray(body_pose)], 1)).reshape(B, 24, 3)
+        theta = A.T @ roma.rotvec_to_rotmat(aa) @ A  # (B, 24, 3, 3) Anny frame
+        pivots = torch.as_tensor(rig.pivot_weights) @ heads_t  # (24, 3)
+        parents = torch.as_tensor(rig.bone_parents)
+        delta = torch.eye(4, dtype=torch.float64).repeat(B, nb, 1, 1)
+        eye = torch.eye(3, dtype=torch.float64)
+        for b in np.flatnonzero(rig.is_group_root):
+            j = int(rig.bone_group[b])
+            th = theta[:, j]
+            delta[:, b, :3, :3] = th
+            if parents[b] < 0:  # root: absolute pose, rotation about its head
+                delta[:, b, :3, 3] = heads_t[b]
+            else:
+                hp = heads_t[parents[b]]
+                offset = heads_t[b] - hp - (pivots[j] - hp)  # head relative to the pivot
+                delta[:, b, :3, 3] = ((th - eye) @ offset[:, None])[..., 0]
+        T, W = kinematics.forward_kinematic(chain, rest_t.expand(B, -1, -1, -1), delta, "local-ref", None)
+        verts = model.get_skinned_vertices(v_t.expand(B, -1, -1), T)  # (B, V, 3)
+        heads = W[..., :3, 3]  # (B, NB, 3)
+        joints = torch.einsum("jb,nbi->nji", torch.as_tensor(rig.pivot_weights), heads)
+    to_smpl = ANNY_TO_SMPL.T
+    return verts.numpy() @ to_smpl, joints.numpy() @ to_smpl

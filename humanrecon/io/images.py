@@ -3,8 +3,9 @@
 In memory (see :mod:`humanrecon.conventions`): images are ``(H, W, 3)`` uint8 RGB, masks ``(H, W)``
 uint8 in {0, 1}. OpenCV's BGR order is converted here and nowhere else. Files are decoded from their
 bytes (``cv2.imdecode``), never rotated by EXIF orientation (the calibration is for the sensor's
-pixel grid). Writers produce PNG through :func:`humanrecon.io.atomic.atomic_output`-style temporary
-files, so a killed process never leaves a partial image; PNG bytes are a deterministic function of
+pixel grid). Writers encode PNG in memory (``cv2.imencode``, so the temporary name needs no
+extension) and write it with :func:`humanrecon.io.atomic.atomic_write_bytes` (temporary sibling +
+rename), so a killed process never leaves a partial image; PNG bytes are a deterministic function of
 the pixels (fixed compression settings, no timestamps).
 """
 

@@ -47,7 +47,7 @@ from humanrecon.io.images import image_size
 logger = logging.getLogger(__name__)
 
 #: JSON schema of session.yaml (structure; semantics are checked in this module).
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "session.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "session.schema.yaml"
 #: File name of the session description inside a session folder.
 SESSION_FILE = "session.yaml"
 #: Supported world units.

@@ -493,6 +493,18 @@ def fit_shape_space(linear: LinearTPosedAnny, coeffs: np.ndarray, num_betas: int
     return ShapeSpace(mean, directions, sig2[:k], total)
 
 
+def coeffs_to_betas_projection(linear: LinearTPosedAnny, space: ShapeSpace) -> np.ndarray:
+    """(K, NC) matrix P with ``betas = P @ (c - mean_coeffs)``: the least-squares fit of the T-posed skin.
+
+    Minimises ``|| B^T (c - mean) - B^T D^T betas ||`` over betas, i.e. ``P = (D G D^T)^-1 D G`` with
+    ``G = B B^T`` the Gram matrix of the T-posed skin blend shapes.
+    """
+    B = linear.Bv.reshape(linear.Bv.shape[0], -1)
+    G = B @ B.T
+    D = space.directions
+    return np.linalg.solve(D @ G @ D.T, D @ G)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Joint regressor
 # ----------------------------------------------------------------------------------------------------
@@ -688,6 +700,7 @@ def build_smpl_from_anny(
         "hr_coco_labels": coco_labels,
         "hr_anny_mean_coeffs": space.mean_coeffs,
         "hr_betas_to_anny_coeffs": space.directions,
+        "hr_anny_coeffs_to_betas": coeffs_to_betas_projection(linear, space),
         "hr_anny_to_smpl": ANNY_TO_SMPL,
         "hr_tpose_rotations": linear.tpose_rot,
         "hr_bone_labels": list(linear.rig.bone_labels),

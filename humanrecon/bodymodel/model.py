@@ -16,6 +16,7 @@ Anny model is already plain numpy and is loaded in place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -262,15 +263,16 @@ def load_body_model(
     weights = np.asarray(data["weights"], dtype=np.float64)
     part_labels = np.asarray(data.get("hr_part_labels", vertex_part_labels(weights)), dtype=np.uint8)
     torch_dtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    smpl = smplx.create(
-        str(clean),
-        model_type="smpl",
-        gender=gender,
-        num_betas=skeleton.NUM_BETAS,
-        batch_size=batch_size,
-        vertex_ids=vertex_ids,
-        dtype=torch_dtype,
-    ).to(device)
+    with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about 10 betas
+        smpl = smplx.create(
+            str(clean),
+            model_type="smpl",
+            gender=gender,
+            num_betas=skeleton.NUM_BETAS,
+            batch_size=batch_size,
+            vertex_ids=vertex_ids,
+            dtype=torch_dtype,
+        ).to(device)
     extras = {k: v for k, v in data.items() if k.startswith("hr_")}
     coco = data.get("hr_coco_regressor")
     return BodyModel(

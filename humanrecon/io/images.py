@@ -263,3 +263,38 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
         bad = np.unique(mask[~np.isin(mask, (0, 1))])[:5].tolist()
         raise ImageError(f"{path}: mask values must be 0 or 1, found {bad}")
     atomic_write_bytes(path, encode_png(mask.astype(np.uint8) * np.uint8(255)))
+
+
+def write_label_map(path: str | os.PathLike, labels: np.ndarray, max_label: int = 12) -> None:
+    """Write an integer label map (e.g. 12-part map, 0 background) as a single-channel PNG, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file; must end in ``.png``.
+    labels : (H, W) integer array with values in ``0..max_label``.
+    """
+    path = Path(path)
+    _check_png_path(path)
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise ImageError(f"{path}: write_label_map needs an (H, W) integer array, got {labels.shape} {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > max_label):
+        raise ImageError(f"{path}: labels must lie in 0..{max_label}, found {labels.min()}..{labels.max()}")
+    atomic_write_bytes(path, encode_png(labels.astype(np.uint8)))
+
+
+def read_label_map(path: str | os.PathLike, expect_size: tuple[int, int] | None = None, max_label: int = 12) -> np.ndarray:
+    """Read a label map written by :func:`write_label_map`: (H, W) uint8 in ``0..max_label``."""
+    path = Path(path)
+    img = _decode(path, "label map")
+    if img.ndim == 3:
+        if not (img == img[..., :1]).all():
+            raise ImageError(f"{path}: label map has differing colour channels; expected a single-channel PNG")
+        img = img[..., 0]
+    _check_size(path, img, expect_size)
+    if img.dtype != np.uint8:
+        raise ImageError(f"{path}: label map must be 8-bit, got {img.dtype}")
+    if img.size and img.max() > max_label:
+        raise ImageError(f"{path}: label {int(img.max())} exceeds the largest part id {max_label}")
+    return img

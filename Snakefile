@@ -1,0 +1,19 @@
+# humanrecon: calibrated multi-camera captures -> SMPL bodies, surface meshes, metrics.
+# This file is the table of contents; each stage lives in rules/<stage>.smk and calls humanrecon/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/resources.smk"
+include: "rules/synth.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

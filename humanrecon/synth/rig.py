@@ -1,0 +1,111 @@
+"""Synthetic camera rigs: N calibrated cameras on a ring or dome around the capture volume.
+
+World frame of the studio: +y up, floor at y = 0, the subject stands near the origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from humanrecon.calibration import Camera, CameraRig
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Parameters of a synthetic rig.
+
+    Attributes
+    ----------
+    num_cameras : int
+    layout : {"ring", "dome"}
+        Ring: every camera at a height in ``height_range``; dome: alternating low and high rings.
+    radius_range : (float, float)
+        Camera distance from the vertical axis through the origin, metres (2.5-4 m in studios).
+    height_range : (float, float)
+        Camera height above the floor, metres.
+    image_size : (int, int)
+        (width, height) in pixels.
+    fov_deg_range : (float, float)
+        Horizontal field of view range, degrees.
+    distortion : bool
+        Draw OpenCV (k1, k2, p1, p2, k3) lens distortion; zeros otherwise.
+    target_height : float
+        Height (m) of the point the cameras aim at, jittered by +-0.15 m.
+    """
+
+    num_cameras: int = 8
+    layout: str = "ring"
+    radius_range: tuple[float, float] = (2.5, 4.0)
+    height_range: tuple[float, float] = (0.9, 2.2)
+    image_size: tuple[int, int] = (512, 512)
+    fov_deg_range: tuple[float, float] = (38.0, 50.0)
+    distortion: bool = True
+    target_height: float = 0.95
+
+    def __post_init__(self):
+        if self.num_cameras < 1:
+            raise ValueError(f"num_cameras must be >= 1, got {self.num_cameras}")
+        if self.layout not in ("ring", "dome"):
+            raise ValueError(f"layout must be 'ring' or 'dome', got {self.layout!r}")
+        if min(self.image_size) < 16:
+            raise ValueError(f"image_size {self.image_size} is too small")
+
+
+def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """World->camera ``(R, t)`` for an OpenCV camera at ``center`` looking at ``target`` (y down in image).
+
+    Parameters
+    ----------
+    center, target : (3,) world metres
+    up : (3,) world up direction
+
+    Returns
+    -------
+    R : (3, 3) rotation (rows: camera x, y, z axes in world); t : (3,) with ``X_c = R X_w + t``.
+    """
+    z = np.asarray(target, float) - np.asarray(center, float)
+    z /= np.linalg.norm(z)
+    x = np.cross(z, np.asarray(up, float))  # right = forward x up  (y down)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    return R, -R @ np.asarray(center, float)
+
+
+def make_rig(rng: np.random.Generator, config: RigConfig = RigConfig()) -> CameraRig:
+    """Sample a rig: cameras evenly spread in azimuth (with jitter) at random radius/height/intrinsics.
+
+    Cameras are named ``cam00``, ``cam01``... in azimuth order.
+    """
+    W, H = config.image_size
+    n = config.num_cameras
+    az0 = rng.uniform(0, 2 * np.pi)
+    cams = []
+    for i in range(n):
+        az = az0 + 2 * np.pi * i / n + rng.uniform(-0.25, 0.25) * (2 * np.pi / n)
+        r = rng.uniform(*config.radius_range)
+        lo, hi = config.height_range
+        if config.layout == "dome":
+            mid = 0.5 * (lo + hi)
+            h = rng.uniform(lo, mid) if i % 2 == 0 else rng.uniform(mid, hi)
+        else:
+            h = rng.uniform(lo, hi)
+        center = np.array([r * np.sin(az), h, r * np.cos(az)])
+        target = np.array([rng.uniform(-0.1, 0.1), config.target_height + rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)])
+        R, t = look_at(center, target)
+        fov = np.radians(rng.uniform(*config.fov_deg_range))
+        fx = 0.5 * W / np.tan(0.5 * fov)
+        fy = fx * rng.uniform(0.995, 1.005)
+        cx = (W - 1) / 2 + rng.uniform(-0.02, 0.02) * W
+        cy = (H - 1) / 2 + rng.uniform(-0.02, 0.02) * H
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+        if config.distortion:
+            dist = np.array(
+                [rng.uniform(-0.15, 0.05), rng.uniform(-0.05, 0.08), rng.uniform(-1e-3, 1e-3), rng.uniform(-1e-3, 1e-3), rng.uniform(-0.01, 0.01)]
+            )
+        else:
+            dist = np.zeros(5)
+        cams.append(Camera(name=f"cam{i:02d}", K=K, dist=dist, R=R, t=t, width=W, height=H))
+    return CameraRig(tuple(cams))

@@ -27,8 +27,11 @@ class RigConfig:
         Camera height above the floor, metres.
     image_size : (int, int)
         (width, height) in pixels.
-    fov_deg_range : (float, float)
-        Horizontal field of view range, degrees.
+    framing_range : (float, float)
+        Focal length is set so that a capture volume of half-height ``volume_half_height`` at the
+        camera's distance spans this fraction of the shorter image side (jittered in the range).
+    volume_half_height : float
+        Half the height (m) of the volume every camera must see: a standing person moving around.
     distortion : bool
         Draw OpenCV (k1, k2, p1, p2, k3) lens distortion; zeros otherwise.
     target_height : float
@@ -40,7 +43,8 @@ class RigConfig:
     radius_range: tuple[float, float] = (2.5, 4.0)
     height_range: tuple[float, float] = (0.9, 2.2)
     image_size: tuple[int, int] = (512, 512)
-    fov_deg_range: tuple[float, float] = (38.0, 50.0)
+    framing_range: tuple[float, float] = (0.85, 1.0)
+    volume_half_height: float = 1.15
     distortion: bool = True
     target_height: float = 0.95
 
@@ -95,8 +99,9 @@ def make_rig(rng: np.random.Generator, config: RigConfig = RigConfig()) -> Camer
         center = np.array([r * np.sin(az), h, r * np.cos(az)])
         target = np.array([rng.uniform(-0.1, 0.1), config.target_height + rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)])
         R, t = look_at(center, target)
-        fov = np.radians(rng.uniform(*config.fov_deg_range))
-        fx = 0.5 * W / np.tan(0.5 * fov)
+        # the volume's half-height seen from distance (r - 0.6 m, its near side) fills the short side
+        half_angle = np.arctan(config.volume_half_height / (np.linalg.norm(center - target) - 0.6))
+        fx = rng.uniform(*config.framing_range) * 0.5 * min(W, H) / np.tan(half_angle)
         fy = fx * rng.uniform(0.995, 1.005)
         cx = (W - 1) / 2 + rng.uniform(-0.02, 0.02) * W
         cy = (H - 1) / 2 + rng.uniform(-0.02, 0.02) * H

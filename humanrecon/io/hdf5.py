@@ -1,0 +1,244 @@
+"""HDF5 intermediates: every file kind's schema is declared here, in one place.
+
+A :class:`FileSchema` lists a file kind's datasets (name, shape in dimension letters, dtype, units, frame,
+meaning) and its schema version. :func:`write_h5` validates arrays against the schema and writes them
+atomically with chunking, compression and provenance attributes; :func:`read_h5` checks kind and version
+and fails with a message naming the file. ``humanrecon inspect FILE.h5`` prints :func:`describe_h5`.
+
+Root attributes of every file: ``kind``, ``schema_version``, ``producer`` (package version),
+``config_hash`` and ``version.<package>`` (see :mod:`humanrecon.provenance`), plus per-kind attributes.
+Dimension letters follow :mod:`humanrecon.conventions`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from humanrecon.io.atomic import atomic_output
+
+
+class SchemaError(ValueError):
+    """An HDF5 file (or arrays to be written) does not match its declared schema; names file and dataset."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset of a file kind.
+
+    Attributes
+    ----------
+    name : str
+    shape : tuple of str
+        Dimension letters (``"N"``, ``"C"``, ``"H"``...) or fixed sizes as strings (``"3"``, ``"24"``).
+    dtype : str
+        numpy dtype name.
+    units : str
+    frame : str
+        Coordinate frame (``world``, ``camera``, ``pixels``, ``model``) or ``-``.
+    description : str
+    compress : bool
+        gzip-compress (images, masks); chunks follow the leading dimension.
+    optional : bool
+    """
+
+    name: str
+    shape: tuple[str, ...]
+    dtype: str
+    units: str = "-"
+    frame: str = "-"
+    description: str = ""
+    compress: bool = False
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class FileSchema:
+    """A file kind: its version and datasets."""
+
+    kind: str
+    version: int
+    description: str
+    datasets: tuple[DatasetSpec, ...]
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    def spec(self, name: str) -> DatasetSpec:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+
+def _bind(schema: FileSchema, arrays: dict[str, np.ndarray], where: str) -> dict[str, int]:
+    """Check shapes/dtypes and bind dimension letters to sizes; raise SchemaError naming the dataset."""
+    dims: dict[str, int] = {}
+    names = {d.name for d in schema.datasets}
+    extra = set(arrays) - names
+    if extra:
+        raise SchemaError(f"{where}: datasets {sorted(extra)} are not in the {schema.kind} schema")
+    for d in schema.datasets:
+        if d.name not in arrays:
+            if d.optional:
+                continue
+            raise SchemaError(f"{where}: missing dataset {d.name!r} ({schema.kind} v{schema.version})")
+        a = arrays[d.name]
+        if a.ndim != len(d.shape):
+            raise SchemaError(f"{where}: {d.name} has shape {a.shape}, expected ({', '.join(d.shape)})")
+        for letter, size in zip(d.shape, a.shape, strict=True):
+            if letter.isdigit():
+                if int(letter) != size:
+                    raise SchemaError(f"{where}: {d.name} has shape {a.shape}, expected ({', '.join(d.shape)})")
+            elif dims.setdefault(letter, size) != size:
+                raise SchemaError(
+                    f"{where}: {d.name} has {letter}={size} but another dataset has {letter}={dims[letter]}"
+                )
+        if np.dtype(a.dtype) != np.dtype(d.dtype) and not (d.dtype == "str" and a.dtype.kind in "SUO"):
+            raise SchemaError(f"{where}: {d.name} has dtype {a.dtype}, expected {d.dtype}")
+    return dims
+
+
+def write_h5(
+    path: str | os.PathLike,
+    schema: FileSchema,
+    arrays: dict[str, np.ndarray],
+    attrs: dict[str, Any] | None = None,
+    provenance_record: dict[str, str] | None = None,
+) -> None:
+    """Validate ``arrays`` against ``schema`` and write them to ``path`` atomically.
+
+    Parameters
+    ----------
+    arrays : dict name -> array
+        String datasets (``dtype="str"``) are stored as UTF-8 variable-length strings.
+    attrs : dict, optional
+        Extra root attributes (JSON-like scalars/strings/arrays).
+    provenance_record : dict, optional
+        From :func:`humanrecon.provenance.provenance`; stored as root attributes.
+    """
+    import h5py
+
+    arrays = {k: (np.asarray(v) if not isinstance(v, np.ndarray) else v) for k, v in arrays.items()}
+    _bind(schema, arrays, str(path))
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["kind"] = schema.kind
+            f.attrs["schema_version"] = schema.version
+            for k, v in (provenance_record or {}).items():
+                f.attrs[k] = v
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+            for d in schema.datasets:
+                if d.name not in arrays:
+                    continue
+                a = arrays[d.name]
+                if d.dtype == "str":
+                    ds = f.create_dataset(d.name, data=a.astype(object), dtype=h5py.string_dtype("utf-8"))
+                else:
+                    kw = {}
+                    if d.compress and a.size:
+                        chunk = (1, *a.shape[1:]) if a.ndim > 1 else None
+                        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": chunk}
+                    ds = f.create_dataset(d.name, data=a, **kw)
+                ds.attrs["dims"] = " ".join(d.shape)
+                ds.attrs["units"] = d.units
+                ds.attrs["frame"] = d.frame
+
+
+def read_h5(path: str | os.PathLike, schema: FileSchema, names: list[str] | None = None) -> tuple[dict, dict]:
+    """Read (and validate) a file of kind ``schema``.
+
+    Returns
+    -------
+    arrays : dict name -> array (strings decoded to ``str``)
+    attrs : dict of root attributes
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise SchemaError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        kind = f.attrs.get("kind")
+        version = f.attrs.get("schema_version")
+        if kind != schema.kind:
+            raise SchemaError(f"{path}: file kind is {kind!r}, expected {schema.kind!r}")
+        if version != schema.version:
+            raise SchemaError(
+                f"{path}: {schema.kind} schema version {version}, this humanrecon reads version {schema.version}; "
+                "rerun the stage that produced it"
+            )
+        arrays = {}
+        for d in schema.datasets:
+            if names is not None and d.name not in names:
+                continue
+            if d.name not in f:
+                if d.optional:
+                    continue
+                raise SchemaError(f"{path}: missing dataset {d.name!r}")
+            a = f[d.name][()]
+            if d.dtype == "str":
+                a = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in np.atleast_1d(a)])
+            arrays[d.name] = a
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    if names is None:
+        _bind(schema, arrays, str(path))
+    return arrays, attrs
+
+
+def describe_h5(path: str | os.PathLike) -> str:
+    """Readable summary of any HDF5 file: root attributes and each dataset's shape, dtype, units, frame."""
+    import h5py
+
+    lines = [str(path)]
+    with h5py.File(path, "r") as f:
+        for k, v in f.attrs.items():
+            lines.append(f"  @{k} = {v.decode() if isinstance(v, bytes) else v}")
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                dims = obj.attrs.get("dims", "")
+                units = obj.attrs.get("units", "")
+                frame = obj.attrs.get("frame", "")
+                comp = f" {obj.compression}" if obj.compression else ""
+                lines.append(f"  {name:24s} {str(obj.shape):22s} {str(obj.dtype):10s} [{dims}] {units} {frame}{comp}")
+
+        f.visititems(visit)
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# File kinds
+# ----------------------------------------------------------------------------------------------------
+
+#: Training shard of the synthetic studio: B samples (one body, C views each).
+TRAINING_SHARD = FileSchema(
+    kind="training_shard",
+    version=1,
+    description="Synthetic multi-view samples with full ground truth for the learned stages.",
+    datasets=(
+        DatasetSpec("rgb", ("B", "C", "H", "W", "3"), "uint8", "sRGB", "pixels", "rendered images", compress=True),
+        DatasetSpec("mask", ("B", "C", "H", "W"), "uint8", "{0,1}", "pixels", "person silhouette", compress=True),
+        DatasetSpec("parts", ("B", "C", "H", "W"), "uint8", "part id", "pixels", "12-part map, 0 background", compress=True),
+        DatasetSpec("K", ("B", "C", "3", "3"), "float64", "pixels", "camera", "intrinsics"),
+        DatasetSpec("dist", ("B", "C", "5"), "float64", "-", "camera", "OpenCV k1 k2 p1 p2 k3"),
+        DatasetSpec("R", ("B", "C", "3", "3"), "float64", "-", "world->camera", "rotation"),
+        DatasetSpec("t", ("B", "C", "3"), "float64", "m", "world->camera", "translation"),
+        DatasetSpec("betas", ("B", "10"), "float64", "-", "model", "SMPL shape"),
+        DatasetSpec("body_pose", ("B", "69"), "float64", "rad", "model", "axis-angle, joints 1..23"),
+        DatasetSpec("global_orient", ("B", "3"), "float64", "rad", "world", "axis-angle root orientation"),
+        DatasetSpec("transl", ("B", "3"), "float64", "m", "world", "SMPL translation"),
+        DatasetSpec("joints", ("B", "24", "3"), "float64", "m", "world", "SMPL joints"),
+        DatasetSpec("joints2d", ("B", "C", "24", "2"), "float64", "pixels", "pixels", "projected joints (distorted)"),
+        DatasetSpec("subject", ("B",), "int64", "-", "-", "subject index within the shard"),
+    ),
+)
+
+SCHEMAS = {s.kind: s for s in (TRAINING_SHARD,)}

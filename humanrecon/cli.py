@@ -4,6 +4,8 @@ Subcommands::
 
     humanrecon build-body-model      export Anny as the SMPL-format model
     humanrecon synth session OUT     render a synthetic capture session
+    humanrecon synth shards OUT      HDF5 training shards for the learned stages
+    humanrecon inspect FILE.h5       readable summary of an HDF5 intermediate
     humanrecon check-session PATH    validate a session folder (session.yaml, calibration, images)
     humanrecon version               print versions
 
@@ -45,6 +47,29 @@ def _cmd_synth_session(args) -> int:
     )
     out = write_session(args.out, cfg, body_model_path=args.body_model, anny_cache_dir=args.cache_dir)
     print(out)
+    return 0
+
+
+def _cmd_synth_shards(args) -> int:
+    from humanrecon.synth.shards import ShardConfig, write_shards
+
+    cfg = ShardConfig(
+        seed=args.seed,
+        num_shards=args.shards,
+        samples_per_shard=args.samples,
+        num_cameras=args.cameras,
+        image_size=args.size,
+    )
+    for p in write_shards(args.out, cfg, body_model_path=args.body_model, anny_cache_dir=args.cache_dir):
+        print(p)
+    return 0
+
+
+def _cmd_inspect(args) -> int:
+    from humanrecon.io.hdf5 import describe_h5
+
+    for path in args.files:
+        print(describe_h5(path))
     return 0
 
 
@@ -95,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--body-model", default="resources/body_models")
     ss.add_argument("--cache-dir", default=".cache/anny")
     ss.set_defaults(func=_cmd_synth_session)
+
+    sh = ssub.add_parser("shards", help="HDF5 training shards for the learned stages (resumable)")
+    sh.add_argument("out", help="folder of shard_XXXXX.h5 files")
+    sh.add_argument("--seed", type=int, default=0)
+    sh.add_argument("--shards", type=int, default=1)
+    sh.add_argument("--samples", type=int, default=16, help="samples per shard")
+    sh.add_argument("--cameras", type=int, default=4, help="views per sample")
+    sh.add_argument("--size", type=int, default=256, help="square image size (pixels)")
+    sh.add_argument("--body-model", default="resources/body_models")
+    sh.add_argument("--cache-dir", default=".cache/anny")
+    sh.set_defaults(func=_cmd_synth_shards)
+
+    i = sub.add_parser("inspect", help="print a readable summary of HDF5 files")
+    i.add_argument("files", nargs="+")
+    i.set_defaults(func=_cmd_inspect)
 
     c = sub.add_parser("check-session", help="validate a session folder")
     c.add_argument("path")

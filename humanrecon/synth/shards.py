@@ -1,0 +1,159 @@
+"""Training shards for the learned stages: many independent synthetic samples in HDF5 files.
+
+Each sample is one subject in one random pose seen by C cameras of a fresh random rig in a random
+studio, with full ground truth (schema :data:`humanrecon.io.hdf5.TRAINING_SHARD`). A dataset is a folder
+of ``shard_00000.h5``, ``shard_00001.h5``... Shard ``k`` depends only on ``(seed, k)``, and each shard is
+written atomically, so an interrupted generation resumes where it stopped (finished shards are kept) and
+the same seed always gives the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from humanrecon.bodymodel.model import load_body_model
+from humanrecon.bodymodel.skinning import posed_transforms
+from humanrecon.io.hdf5 import TRAINING_SHARD, write_h5
+from humanrecon.provenance import provenance
+from humanrecon.synth import garments, poses, render, scene
+from humanrecon.synth.rig import RigConfig, make_rig
+from humanrecon.synth.subjects import PhenotypeSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """Settings of a training set.
+
+    Attributes
+    ----------
+    seed : int
+    num_shards : int
+    samples_per_shard : int
+    num_cameras : int
+    image_size : int
+        Square images (pixels); the learned stages crop/resize as they need.
+    samples_per_subject : int
+        Consecutive samples share a subject (outfit, body) to amortise its set-up.
+    perturb_deg : float
+        Pose perturbation around the key poses (see :func:`humanrecon.synth.poses.sample_pose`).
+    """
+
+    seed: int = 0
+    num_shards: int = 1
+    samples_per_shard: int = 16
+    num_cameras: int = 4
+    image_size: int = 256
+    samples_per_subject: int = 4
+    perturb_deg: float = 12.0
+
+
+def _shard_rng(seed: int, k: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, k]))
+
+
+def render_shard(config: ShardConfig, k: int, body_model, phenotypes: PhenotypeSampler) -> dict[str, np.ndarray]:
+    """Render shard ``k``: arrays matching :data:`TRAINING_SHARD` with ``B = samples_per_shard``."""
+    rng = _shard_rng(config.seed, k)
+    B, C, S = config.samples_per_shard, config.num_cameras, config.image_size
+    out = {
+        "rgb": np.zeros((B, C, S, S, 3), np.uint8),
+        "mask": np.zeros((B, C, S, S), np.uint8),
+        "parts": np.zeros((B, C, S, S), np.uint8),
+        "K": np.zeros((B, C, 3, 3)),
+        "dist": np.zeros((B, C, 5)),
+        "R": np.zeros((B, C, 3, 3)),
+        "t": np.zeros((B, C, 3)),
+        "betas": np.zeros((B, 10)),
+        "body_pose": np.zeros((B, 69)),
+        "global_orient": np.zeros((B, 3)),
+        "transl": np.zeros((B, 3)),
+        "joints": np.zeros((B, 24, 3)),
+        "joints2d": np.zeros((B, C, 24, 2)),
+        "subject": np.zeros(B, np.int64),
+    }
+    Vs = body_model.num_surface_vertices
+    weights = body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float64)
+    for b in range(B):
+        if b % config.samples_per_subject == 0:
+            _, betas = phenotypes.sample(rng)
+            rest = posed_transforms(body_model, betas[None], np.zeros((1, 3)), np.zeros((1, 69)))
+            outfit = garments.sample_outfit(
+                rng, rest.v_shaped[0, :Vs], body_model.faces, weights[:Vs], body_model.part_labels[:Vs], rest.joints[0]
+            )
+            studio = scene.make_studio(rng)
+            subject = b // config.samples_per_subject
+        pose = poses.sample_pose(rng, perturb_deg=config.perturb_deg)
+        heading = rng.uniform(-np.pi, np.pi)
+        go = poses.compose_heading(pose[0], heading)
+        bp = pose[1:].reshape(-1)
+        transl = np.array([rng.uniform(-0.3, 0.3), 0.0, rng.uniform(-0.3, 0.3)])
+        T = posed_transforms(body_model, betas[None], go[None], bp[None], transl[None])
+        surfaces = garments.clothed_surfaces(body_model, outfit, T)
+        lowest = min(s[0][:, 1].min() for s in surfaces)
+        transl[1] = -lowest
+        T = posed_transforms(body_model, betas[None], go[None], bp[None], transl[None])
+        surfaces = garments.clothed_surfaces(body_model, outfit, T)
+        rig = make_rig(rng, RigConfig(num_cameras=C, image_size=(S, S), layout=str(rng.choice(["ring", "dome"]))))
+        cams = list(rig)
+        lighting = render.make_lighting(rng)
+        renders = render.render_frame(
+            [render.Surface(vertices=v, faces=f, part_labels=p, albedo=a, is_body=True) for v, f, p, a, _ in surfaces],
+            studio,
+            cams,
+            rng,
+            lighting,
+        )
+        for c, (cam, r) in enumerate(zip(cams, renders, strict=True)):
+            out["rgb"][b, c], out["mask"][b, c], out["parts"][b, c] = r.rgb, r.mask, r.parts
+            out["K"][b, c], out["dist"][b, c], out["R"][b, c], out["t"][b, c] = cam.K, cam.dist, cam.R, cam.t
+            out["joints2d"][b, c] = cam.project(T.joints[0])
+        out["betas"][b], out["body_pose"][b], out["global_orient"][b], out["transl"][b] = betas, bp, go, transl
+        out["joints"][b] = T.joints[0]
+        out["subject"][b] = subject
+    return out
+
+
+def write_shards(
+    out_dir: str | os.PathLike,
+    config: ShardConfig,
+    body_model_path: str | os.PathLike = "resources/body_models",
+    anny_cache_dir: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Write (or complete) a training set of ``config.num_shards`` shards in ``out_dir``.
+
+    Existing shards with the same config hash are kept (resume); returns all shard paths.
+    """
+    out_dir = Path(out_dir)
+    prov = provenance(asdict(config))
+    bm = load_body_model(body_model_path)
+    phen = PhenotypeSampler(bm, anny_cache_dir)
+    paths = []
+    for k in range(config.num_shards):
+        path = out_dir / f"shard_{k:05d}.h5"
+        paths.append(path)
+        if path.exists() and _same_config(path, prov["config_hash"]):
+            log.info("shard %d/%d exists, skipped", k + 1, config.num_shards)
+            continue
+        t0 = time.perf_counter()
+        arrays = render_shard(config, k, bm, phen)
+        write_h5(path, TRAINING_SHARD, arrays, attrs={"seed": config.seed, "shard_index": k}, provenance_record=prov)
+        log.info("shard %d/%d: %d samples in %.1f s", k + 1, config.num_shards, config.samples_per_shard, time.perf_counter() - t0)
+    return paths
+
+
+def _same_config(path: Path, config_hash: str) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("config_hash") == config_hash
+    except OSError:
+        return False

@@ -1,7 +1,17 @@
 """Camera calibration: the camera model, rigs, and calibration file formats.
 
-:func:`load_calibration` dispatches on a format name through :data:`CALIBRATION_FORMATS`; only
-``"easymocap"`` exists now (COLMAP, projection matrices and JSON come later and register here).
+:func:`load_calibration` dispatches on a format name through :data:`CALIBRATION_FORMATS`:
+
+==============  ===========================================================================
+ format          ``path``
+==============  ===========================================================================
+ ``easymocap``   folder holding ``intri.yml`` and ``extri.yml``
+ ``colmap``      folder holding a COLMAP text model, ``cameras.txt`` and ``images.txt``
+ ``projection``  folder of ``<camera>.txt`` 3x4 projection matrices (+ optional ``sizes.yaml``)
+ ``json``        a ``.json`` file in humanrecon's JSON calibration format (version 1)
+==============  ===========================================================================
+
+All formats are described in ``docs/calibration-formats.md``.
 """
 
 from __future__ import annotations
@@ -11,7 +21,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from humanrecon.calibration.camera import CalibrationError, Camera, CameraRig, validate_camera
+from humanrecon.calibration.colmap import read_colmap_text, write_colmap_text
 from humanrecon.calibration.easymocap import read_easymocap, write_easymocap
+from humanrecon.calibration.json_format import read_json_calibration, write_json_calibration
+from humanrecon.calibration.projection import (
+    decompose_projection_matrix,
+    read_projection_matrices,
+    write_projection_matrices,
+)
 
 
 def _load_easymocap(path: Path, image_sizes: Mapping[str, tuple[int, int]] | None = None) -> CameraRig:
@@ -25,6 +42,9 @@ def _load_easymocap(path: Path, image_sizes: Mapping[str, tuple[int, int]] | Non
 #: Calibration format name -> loader ``(path, image_sizes=None) -> CameraRig``.
 CALIBRATION_FORMATS: dict[str, Callable[..., CameraRig]] = {
     "easymocap": _load_easymocap,
+    "colmap": read_colmap_text,  # folder with cameras.txt and images.txt
+    "projection": read_projection_matrices,  # folder of <camera>.txt (+ sizes.yaml)
+    "json": read_json_calibration,  # a .json file
 }
 
 
@@ -38,8 +58,10 @@ def load_calibration(
     Parameters
     ----------
     fmt : str
-        A key of :data:`CALIBRATION_FORMATS` (``"easymocap"``: ``path`` is a folder with ``intri.yml``
-        and ``extri.yml``).
+        A key of :data:`CALIBRATION_FORMATS`: ``"easymocap"`` (``path`` is a folder with ``intri.yml``
+        and ``extri.yml``), ``"colmap"`` (a folder with ``cameras.txt`` and ``images.txt``),
+        ``"projection"`` (a folder of ``<camera>.txt`` projection matrices) or ``"json"`` (a ``.json``
+        file).
     path : path-like
         Where the calibration lives (meaning depends on the format).
     image_sizes : mapping of str to (int, int), optional
@@ -69,8 +91,15 @@ __all__ = [
     "CalibrationError",
     "Camera",
     "CameraRig",
+    "decompose_projection_matrix",
     "load_calibration",
+    "read_colmap_text",
     "read_easymocap",
+    "read_json_calibration",
+    "read_projection_matrices",
     "validate_camera",
+    "write_colmap_text",
     "write_easymocap",
+    "write_json_calibration",
+    "write_projection_matrices",
 ]

@@ -275,8 +275,8 @@ def test_missing_file_and_folder(tmp_path):
     assert str(tmp_path / "nope.yml") in msg and "not found" in msg
     with pytest.raises(CalibrationError, match="does not exist"):
         load_calibration("easymocap", tmp_path / "missing")
-    with pytest.raises(CalibrationError, match="known formats: easymocap"):
-        load_calibration("colmap", tmp_path)
+    with pytest.raises(CalibrationError, match="known formats: colmap, easymocap, json, projection"):
+        load_calibration("bundler", tmp_path)
 
 
 def test_image_sizes_fill_and_conflict(tmp_path):

@@ -150,7 +150,7 @@ BAD_YAMLS = [
     ("frames type", lambda t: replace_field(t, "frames", "frames: 0-10"), ["field 'frames' must be a mapping", "or a list"]),
     ("units", lambda t: replace_field(t, "units", "units: mm"), ["field 'units'", "only metres"]),
     ("up", lambda t: replace_field(t, "up", "up: w"), ["field 'up'", "-y"]),
-    ("calib format", lambda t: t.replace("format: easymocap", "format: colmap"), ["calibration.format", "known formats: easymocap"]),
+    ("calib format", lambda t: t.replace("format: easymocap", "format: bundler"), ["calibration.format", "known formats: colmap, easymocap"]),
     ("calib escapes", lambda t: t.replace("path: calibration", "path: ../calibration"), ["calibration.path", "leaves the session folder"]),
     ("calib absolute", lambda t: t.replace("path: calibration", "path: /etc"), ["calibration.path", "relative"]),
     ("images escape", lambda t: replace_field(t, "images", "images: images/../../x/{camera}/{frame}.png"), ["field 'images'", "leaves the session folder"]),

@@ -12,6 +12,7 @@ Dimension letters follow :mod:`humanrecon.conventions`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,10 @@ def _bind(schema: FileSchema, arrays: dict[str, np.ndarray], where: str) -> dict
                 raise SchemaError(
                     f"{where}: {d.name} has {letter}={size} but another dataset has {letter}={dims[letter]}"
                 )
-        if np.dtype(a.dtype) != np.dtype(d.dtype) and not (d.dtype == "str" and a.dtype.kind in "SUO"):
+        if d.dtype == "str":
+            if a.dtype.kind not in "SUO":
+                raise SchemaError(f"{where}: {d.name} has dtype {a.dtype}, expected strings")
+        elif np.dtype(a.dtype) != np.dtype(d.dtype):
             raise SchemaError(f"{where}: {d.name} has dtype {a.dtype}, expected {d.dtype}")
     return dims
 
@@ -146,6 +150,53 @@ def write_h5(
                 ds.attrs["dims"] = " ".join(d.shape)
                 ds.attrs["units"] = d.units
                 ds.attrs["frame"] = d.frame
+
+
+@contextlib.contextmanager
+def h5_writer(
+    path: str | os.PathLike,
+    schema: FileSchema,
+    shapes: dict[str, tuple[int, ...]],
+    attrs: dict[str, Any] | None = None,
+    provenance_record: dict[str, str] | None = None,
+):
+    """Create a file of kind ``schema`` with empty datasets of ``shapes`` and yield it for filling.
+
+    For outputs too large to hold in memory (occupancy grids): fill ``f[name][i] = ...`` frame by frame.
+    The file appears at ``path`` only when the block completes (atomic).
+    """
+    import h5py
+
+    class _Shape:
+        def __init__(self, shape, dtype):
+            self.shape, self.ndim, self.dtype = tuple(shape), len(shape), np.dtype(dtype)
+
+    specs = {d.name: d for d in schema.datasets}
+    unknown = set(shapes) - set(specs)
+    if unknown:
+        raise SchemaError(f"{path}: datasets {sorted(unknown)} are not in the {schema.kind} schema")
+    _bind(schema, {k: _Shape(v, specs[k].dtype if specs[k].dtype != "str" else "O") for k, v in shapes.items()}, str(path))
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["kind"] = schema.kind
+            f.attrs["schema_version"] = schema.version
+            for k, v in (provenance_record or {}).items():
+                f.attrs[k] = v
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+            for name, shape in shapes.items():
+                d = specs[name]
+                if d.dtype == "str":
+                    ds = f.create_dataset(name, shape=shape, dtype=h5py.string_dtype("utf-8"))
+                else:
+                    kw = {}
+                    if d.compress and len(shape) > 1 and all(shape):
+                        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": (1, *shape[1:])}
+                    ds = f.create_dataset(name, shape=shape, dtype=d.dtype, **kw)
+                ds.attrs["dims"] = " ".join(d.shape)
+                ds.attrs["units"] = d.units
+                ds.attrs["frame"] = d.frame
+            yield f
 
 
 def read_h5(path: str | os.PathLike, schema: FileSchema, names: list[str] | None = None) -> tuple[dict, dict]:
@@ -241,4 +292,49 @@ TRAINING_SHARD = FileSchema(
     ),
 )
 
-SCHEMAS = {s.kind: s for s in (TRAINING_SHARD,)}
+#: ``results/<session>/calibration.h5``: the validated calibration of a session's cameras (session order).
+CALIBRATION = FileSchema(
+    kind="calibration",
+    version=1,
+    description="Validated camera calibration, OpenCV model, world->camera.",
+    datasets=(
+        DatasetSpec("camera_names", ("C",), "str", "-", "-", "camera names, session order"),
+        DatasetSpec("K", ("C", "3", "3"), "float64", "pixels", "camera", "intrinsics"),
+        DatasetSpec("dist", ("C", "5"), "float64", "-", "camera", "OpenCV k1 k2 p1 p2 k3"),
+        DatasetSpec("R", ("C", "3", "3"), "float64", "-", "world->camera", "rotation, det +1"),
+        DatasetSpec("t", ("C", "3"), "float64", "m", "world->camera", "translation"),
+        DatasetSpec("image_size", ("C", "2"), "int64", "pixels", "-", "width, height"),
+        DatasetSpec("centers", ("C", "3"), "float64", "m", "world", "camera centres -R^T t"),
+    ),
+)
+
+#: ``results/<session>/segmentation/<chunk>.h5``: per-camera, per-frame silhouettes (and, from the
+#: learned segmenter, 12-part maps and 2D joints).
+SEGMENTATION = FileSchema(
+    kind="segmentation",
+    version=1,
+    description="Silhouettes per frame and camera (0 background, 1 person).",
+    datasets=(
+        DatasetSpec("frames", ("F",), "int64", "-", "-", "frame numbers of this chunk"),
+        DatasetSpec("camera_names", ("C",), "str", "-", "-", "camera names, session order"),
+        DatasetSpec("masks", ("F", "C", "H", "W"), "uint8", "{0,1}", "pixels", "silhouettes", compress=True),
+        DatasetSpec("parts", ("F", "C", "H", "W"), "uint8", "part id", "pixels", "12-part maps", compress=True, optional=True),
+        DatasetSpec("joints2d", ("F", "C", "24", "3"), "float32", "pixels", "pixels", "u, v, confidence", optional=True),
+    ),
+)
+
+#: ``results/<session>/occupancy/<chunk>.h5``: occupancy grids (quantised to uint8) per frame.
+OCCUPANCY = FileSchema(
+    kind="occupancy",
+    version=1,
+    description="Occupancy probability grids occ[i,j,k] (x,y,z), value/255, voxel centres origin + index*voxel_size.",
+    datasets=(
+        DatasetSpec("frames", ("F",), "int64", "-", "-", "frame numbers of this chunk"),
+        DatasetSpec("occupancy", ("F", "R", "R", "R"), "uint8", "1/255", "grid", "occupancy x 255", compress=True),
+        DatasetSpec("origin", ("F", "3"), "float64", "m", "world", "centre of voxel (0,0,0)"),
+        DatasetSpec("voxel_size", ("F",), "float64", "m", "-", "edge length of a voxel"),
+        DatasetSpec("num_queries", ("F",), "int64", "-", "-", "occupancy evaluations (octree)"),
+    ),
+)
+
+SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY)}

@@ -8,9 +8,18 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/resources.smk"
 include: "rules/synth.smk"
+include: "rules/calibration.smk"
+include: "rules/segmentation.smk"
+include: "rules/occupancy.smk"
+include: "rules/meshing.smk"
+include: "rules/metrics.smk"
+include: "rules/report.smk"
 
 
 rule all:

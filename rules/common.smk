@@ -26,7 +26,70 @@ def synth_params(wildcards):
 
 
 def get_final_outputs():
-    """Everything `snakemake` (rule all) builds: the body model and every synthetic session."""
+    """Everything `snakemake` (rule all) builds: body model, synthetic sessions, every session's results."""
     out = list(body_model_input())
     out += [f"data/sessions/{name}" for name in config.get("synth", {})]
+    for name in config["sessions"]:
+        out += get_session_outputs(name)
     return out
+
+
+# ---- sessions and chunks -------------------------------------------------------------------------
+from humanrecon.pipeline.chunks import chunk_frames, chunk_of, session_frames
+
+SESSIONS = config["sessions"]
+CHUNK_SIZE = int(config.get("chunk_size", 10))
+
+
+wildcard_constraints:
+    session="[A-Za-z0-9_-]+",
+    chunk=r"c\d{5}",
+    name="[A-Za-z0-9_-]+",
+
+
+def session_path(name):
+    """Folder of session ``name`` (config key sessions.<name>)."""
+    return SESSIONS[name]
+
+
+def _synth_settings(name):
+    """Studio settings when the workflow generates this session itself (data/sessions/<name>)."""
+    synth = config.get("synth", {})
+    if name in synth and Path(SESSIONS[name]).resolve() == Path(f"data/sessions/{name}").resolve():
+        return synth[name]
+    return None
+
+
+CHUNKS = {name: chunk_frames(session_frames(SESSIONS[name], _synth_settings(name)), CHUNK_SIZE) for name in SESSIONS}
+
+
+def session_input(wildcards):
+    """A rule's dependency on its session: the studio's output folder, or the session.yaml."""
+    name = wildcards.session
+    if _synth_settings(name) is not None:
+        return f"data/sessions/{name}"
+    return f"{SESSIONS[name]}/session.yaml"
+
+
+def chunk_frame_list(wildcards):
+    """Frame numbers of chunk ``wildcards.chunk`` of session ``wildcards.session``."""
+    return list(chunk_of(CHUNKS[wildcards.session], wildcards.chunk).frames)
+
+
+def session_chunk_files(pattern):
+    """Input function: ``pattern`` formatted for every chunk of the session."""
+
+    def files(wildcards):
+        return [pattern.format(session=wildcards.session, chunk=c.name) for c in CHUNKS[wildcards.session]]
+
+    return files
+
+
+def stage_config(key):
+    """The config section of a stage (recorded as provenance in its outputs)."""
+    return config.get(key, {})
+
+
+def get_session_outputs(name):
+    """What the DAG produces for one session: the metrics table and report figures."""
+    return [f"results/{name}/metrics.csv", f"results/{name}/report/summary.png"]

@@ -1,0 +1,25 @@
+# Occupancy per chunk: visual hull (coarse-to-fine octree) -> occupancy/<chunk>.h5.
+
+
+rule occupancy:
+    input:
+        segmentation="results/{session}/segmentation/{chunk}.h5",
+        calibration="results/{session}/calibration.h5",
+    output:
+        "results/{session}/occupancy/{chunk}.h5",
+    params:
+        method=config.get("occupancy", {}).get("method", "visual_hull"),
+        resolution=config.get("occupancy", {}).get("resolution", 256),
+        coarse_resolution=config.get("occupancy", {}).get("coarse_resolution", 32),
+        margin=config.get("occupancy", {}).get("margin", 0.05),
+        config=stage_config("occupancy"),
+    log:
+        "logs/occupancy/{session}/{chunk}.log",
+    benchmark:
+        "benchmarks/results/occupancy/{session}/{chunk}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../workflow_scripts/occupancy.py"

@@ -1,0 +1,25 @@
+# Silhouettes per chunk of frames: background plates (or the learned segmenter) -> segmentation/<chunk>.h5.
+
+
+rule segmentation:
+    input:
+        session=session_input,
+        calibration="results/{session}/calibration.h5",
+    output:
+        "results/{session}/segmentation/{chunk}.h5",
+    params:
+        session=lambda w: session_path(w.session),
+        frames=chunk_frame_list,
+        source=config.get("segmentation", {}).get("source", "plates"),
+        plates=config.get("segmentation", {}).get("plates", {}),
+        config=stage_config("segmentation"),
+    log:
+        "logs/segmentation/{session}/{chunk}.log",
+    benchmark:
+        "benchmarks/results/segmentation/{session}/{chunk}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../workflow_scripts/segmentation.py"

@@ -205,10 +205,14 @@ def test_shoes_hair_and_skin_colours(outfits, shapes):
 
 def test_no_clothes_outfit(bm, shapes):
     betas, inp = shapes["random"]
-    o = G.no_clothes_outfit(inp["rest_vertices"], skin_tone=(0.6, 0.45, 0.35))
+    o = G.no_clothes_outfit(None, inp["rest_vertices"], inp["part_labels"], skin_tone=(0.6, 0.45, 0.35))
     assert not o.extra and np.all(o.body_offsets == 0)
     np.testing.assert_allclose(o.albedo, np.broadcast_to([0.6, 0.45, 0.35], o.albedo.shape))
     json.dumps(o.description)
+    a = G.no_clothes_outfit(np.random.default_rng(3), inp["rest_vertices"], inp["part_labels"])
+    b = G.no_clothes_outfit(np.random.default_rng(3), inp["rest_vertices"])
+    np.testing.assert_array_equal(a.albedo, b.albedo)
+    assert np.all((a.albedo >= 0) & (a.albedo <= 1)) and np.ptp(a.albedo, axis=0).max() == 0
     # Naked posed surface == the body model's own forward pass.
     tr = _posed(bm, betas, "walking_left")
     (surf,) = G.clothed_surfaces(bm, o, tr)

@@ -1051,12 +1051,18 @@ def _skin_albedo(rng, body_v: np.ndarray) -> tuple[np.ndarray, dict]:
     return albedo, {"tone": tone, "monk_scale": 1.0 + t}
 
 
-def no_clothes_outfit(rest_vertices, rng: np.random.Generator | None = None, skin_tone=None) -> Outfit:
+def no_clothes_outfit(
+    rng: np.random.Generator | None, rest_vertices, part_labels=None, *, skin_tone=None
+) -> Outfit:
     """Zero offsets, skin-coloured albedo, no extra surfaces (tests and ablations).
 
-    ``skin_tone`` (3,) in [0, 1] wins over ``rng``; with neither a mid skin tone is used.
+    Same leading arguments as :func:`sample_outfit` (``part_labels`` (Vs,) is only checked for its
+    length). The skin tone is ``skin_tone`` (3,) in [0, 1] if given, else drawn from ``rng`` like
+    :func:`sample_outfit` does, else a mid tone.
     """
     Vs = len(np.asarray(rest_vertices))
+    if part_labels is not None and len(part_labels) != Vs:
+        raise ValueError(f"part_labels has {len(part_labels)} entries for {Vs} rest vertices")
     if skin_tone is not None:
         tone = np.clip(np.asarray(skin_tone, dtype=np.float64), 0.0, 1.0)
     elif rng is not None:

@@ -5,6 +5,7 @@ World frame of the studio: +y up, floor at y = 0, the subject stands near the or
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,16 @@ def look_at(center: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> tuple
     return R, -R @ np.asarray(center, float)
 
 
+def _quiet_undistort(cam: Camera, uv: np.ndarray) -> np.ndarray:
+    logger = logging.getLogger("humanrecon.calibration.camera")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return cam.undistort_pixels(uv)
+    finally:
+        logger.setLevel(level)
+
+
 def make_rig(rng: np.random.Generator, config: RigConfig = RigConfig()) -> CameraRig:
     """Sample a rig: cameras evenly spread in azimuth (with jitter) at random radius/height/intrinsics.
 
@@ -112,5 +123,10 @@ def make_rig(rng: np.random.Generator, config: RigConfig = RigConfig()) -> Camer
             )
         else:
             dist = np.zeros(5)
-        cams.append(Camera(name=f"cam{i:02d}", K=K, dist=dist, R=R, t=t, width=W, height=H))
+        cam = Camera(name=f"cam{i:02d}", K=K, dist=dist, R=R, t=t, width=W, height=H)
+        # a physical lens maps the whole image: halve the distortion until every border pixel undistorts
+        border = np.array([[0, 0], [W - 1, 0], [0, H - 1], [W - 1, H - 1], [(W - 1) / 2, 0], [0, (H - 1) / 2]], float)
+        while not np.isfinite(_quiet_undistort(cam, border)).all():
+            cam = Camera(name=cam.name, K=K, dist=cam.dist * 0.5, R=R, t=t, width=W, height=H)
+        cams.append(cam)
     return CameraRig(tuple(cams))

@@ -10,11 +10,14 @@ independent sensor noise. Per camera the method is:
    ratio over pixels that look like background), so a brighter plate or a slightly moved light does not
    show up as foreground.
 3. **Difference score**: colour distance ``|image - g * plate|`` (RGB, 0-1 scale) divided by the noise
-   level, estimated robustly (median absolute deviation) from background pixels.
-4. **Threshold** at ``max(threshold_sigma * noise, min_difference)``.
+   level expected at the pixel's brightness, estimated robustly (median absolute deviation) per
+   brightness bin from background pixels.
+4. **Hysteresis threshold**: seeds above ``high_sigma``, grown through pixels above ``low_sigma``.
 5. **Clean-up**: morphological opening then closing, connected components (keep the largest and any
-   component at least ``min_component_fraction`` of its size: drops clutter and speckle), and hole
-   filling (no holes inside the body).
+   component at least ``min_component_fraction`` of its size lying near it: drops clutter and
+   speckle), and filling
+   of holes up to ``max_hole_fraction`` of the silhouette (no holes inside the body; the gap between
+   the legs stays open).
 
 All thresholds live in :class:`BackgroundSubtraction`. Everything is vectorised OpenCV/numpy per image.
 """
@@ -22,7 +25,7 @@ All thresholds live in :class:`BackgroundSubtraction`. Everything is vectorised 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -45,34 +48,55 @@ class BackgroundSubtraction:
         Median-filter aperture (odd, pixels; 1 = off) applied to image and plate.
     blur_sigma : float
         Gaussian pre-blur (pixels) of image and plate; 0 = off (it widens the silhouette by ~2 sigma).
-    threshold_sigma : float
-        Foreground if the colour difference exceeds this many noise standard deviations...
+    low_sigma, high_sigma : float
+        Hysteresis thresholds on the noise-normalised difference: pixels above ``high_sigma`` seed the
+        person, pixels above ``low_sigma`` connected to a seed join it (low-contrast clothing next to
+        well-separated parts is kept; isolated noise is not).
     min_difference : float
-        ...and at least this much (RGB distance on a 0-1 scale).
+        RGB distance (0-1 scale) below which a pixel counts as background when estimating gain and noise.
+    min_sigma : float
+        Floor of the noise estimate (RGB distance), so a noiseless plate does not make every change count.
+    noise_bins : int
+        Brightness bins for the noise-versus-brightness estimate.
     gain_window : float
         Size of the local gain box filter as a fraction of the image's shorter side.
     open_radius, close_radius : int
         Radii (pixels) of the morphological opening and closing.
     min_component_fraction : float
         Keep connected components at least this fraction of the largest one's area.
+    max_hole_fraction : float
+        Fill holes up to this fraction of the silhouette's area (holes inside the person); larger
+        enclosed regions (the gap between the legs) stay background. 1.0 fills every hole.
+    boundary_sigma : float
+        The silhouette's outermost pixel ring is kept only where the *unfiltered* normalised difference
+        exceeds this (the median filter smears edges outwards by about a pixel); 0 disables.
+    dilate_radius : int
+        Final dilation (pixels). A visual hull is carved by any camera that misses a part, so a
+        silhouette one pixel too large costs far less than one pixel too small.
     """
 
     median_size: int = 3
     blur_sigma: float = 0.0
-    threshold_sigma: float = 5.0
+    low_sigma: float = 1.7
+    high_sigma: float = 8.0
     min_difference: float = 0.06
+    min_sigma: float = 0.004
+    noise_bins: int = 8
     gain_window: float = 0.125
     open_radius: int = 1
-    close_radius: int = 2
+    close_radius: int = 1
     min_component_fraction: float = 0.05
+    max_hole_fraction: float = 0.03
+    dilate_radius: int = 0
+    boundary_sigma: float = 2.0
 
 
 def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSubtraction) -> tuple[np.ndarray, float]:
-    """Lighting-compensated colour difference of one image against its plate.
+def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
+    """Lighting-compensated, noise-normalised difference of one image against its plate.
 
     Parameters
     ----------
@@ -80,10 +104,11 @@ def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSub
 
     Returns
     -------
-    diff : (H, W) float32
-        RGB distance (0-1 scale) after gain compensation.
-    noise : float
-        Robust standard deviation of ``diff`` over background pixels.
+    (H, W) float32
+        ``|image - g * plate| / sigma(plate intensity)``: the RGB distance after gain compensation in
+        units of the background noise expected at that brightness (sensor noise is signal-dependent and
+        sRGB encoding stretches it in dark areas). ``sigma`` is measured per brightness bin, robustly
+        (median absolute deviation), over pixels that look like background.
     """
     if params.median_size > 1:
         image = cv2.medianBlur(np.ascontiguousarray(image), params.median_size)
@@ -105,10 +130,19 @@ def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSub
     den = cv2.boxFilter(w, -1, (k, k), normalize=False)[..., None]
     local = np.where(den > 1e-3, num / np.maximum(den, 1e-6), gain)
     diff = np.linalg.norm(img - local * bg, axis=2).astype(np.float32)
-    bgv = diff[likely_bg] if likely_bg.any() else diff.ravel()
-    med = float(np.median(bgv))
-    noise = 1.4826 * float(np.median(np.abs(bgv - med))) + med
-    return diff, noise
+    # noise level as a function of plate brightness, from likely-background pixels
+    lum = bg.mean(axis=2)
+    edges = np.quantile(lum[likely_bg], np.linspace(0.0, 1.0, params.noise_bins + 1)) if likely_bg.any() else np.linspace(0, 1, params.noise_bins + 1)
+    edges[0], edges[-1] = -np.inf, np.inf
+    b = np.clip(np.searchsorted(edges, lum, side="right") - 1, 0, params.noise_bins - 1)
+    sigma = np.empty(params.noise_bins, np.float32)
+    for i in range(params.noise_bins):  # a handful of bins, not pixels
+        v = diff[likely_bg & (b == i)]
+        sigma[i] = 1.4826 * np.median(np.abs(v - np.median(v))) + np.median(v) if v.size > 50 else np.nan
+    fallback = np.nanmedian(sigma) if np.isfinite(sigma).any() else params.min_difference
+    sigma = np.where(np.isfinite(sigma), sigma, fallback)
+    sigma = np.maximum(sigma, params.min_sigma)
+    return diff / sigma[b]
 
 
 def clean_mask(mask: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
@@ -121,9 +155,27 @@ def clean_mask(mask: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     if n > 1:
         areas = stats[1:, cv2.CC_STAT_AREA]
-        keep = np.flatnonzero(areas >= params.min_component_fraction * areas.max()) + 1
+        big = int(np.argmax(areas))
+        # the person's box, grown by a quarter of its size: parts split off by an occluder lie near it,
+        # relit clutter elsewhere in the studio does not
+        x, y, w, h = stats[1 + big, :4]
+        gx, gy = w // 4, h // 4
+        x0, y0, x1, y1 = x - gx, y - gy, x + w + gx, y + h + gy
+        bx, by, bw, bh = stats[1:, 0], stats[1:, 1], stats[1:, 2], stats[1:, 3]
+        near = (bx < x1) & (bx + bw > x0) & (by < y1) & (by + bh > y0)
+        keep = np.flatnonzero((areas >= params.min_component_fraction * areas[big]) & near) + 1
         m = np.isin(lab, keep).astype(np.uint8)
-    return ndimage.binary_fill_holes(m).astype(np.uint8)
+    if params.dilate_radius > 0:
+        m = cv2.dilate(m, _disk(params.dilate_radius))
+    filled = ndimage.binary_fill_holes(m)
+    holes = filled & ~m.astype(bool)
+    if params.max_hole_fraction < 1.0 and holes.any():
+        # fill holes inside the person, but keep large background gaps (between the legs, arm loops)
+        lab, n = ndimage.label(holes)
+        sizes = np.bincount(lab.ravel())[1:]
+        small = np.flatnonzero(sizes <= params.max_hole_fraction * max(int(m.sum()), 1)) + 1
+        return (m.astype(bool) | np.isin(lab, small)).astype(np.uint8)
+    return filled.astype(np.uint8)
 
 
 def subtract_background(
@@ -152,11 +204,20 @@ def subtract_background(
         raise SilhouetteError(f"images must be (B, H, W, 3) uint8, got {images.shape} {images.dtype}")
     if plates.shape != images.shape:
         raise SilhouetteError(f"plates {plates.shape} do not match images {images.shape}")
+    from skimage.filters import apply_hysteresis_threshold
+
     out = np.zeros(images.shape[:3], np.uint8)
+    raw = replace(params, median_size=1, blur_sigma=0.0)
+    ring = _disk(1)
     for i in range(len(images)):
-        diff, noise = difference_score(images[i], plates[i], params)
-        thr = max(params.threshold_sigma * noise, params.min_difference)
-        out[i] = clean_mask(diff > thr, params)
+        z = difference_score(images[i], plates[i], params)
+        m = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params)
+        if params.boundary_sigma > 0 and params.median_size > 1:
+            # the median filter smears edges by a pixel: re-decide the outer ring on unfiltered pixels
+            edge = (m > 0) & (cv2.erode(m, ring) == 0)
+            z_raw = difference_score(images[i], plates[i], raw)
+            m = m & ~(edge & (z_raw < params.boundary_sigma))
+        out[i] = m
         if names is not None:
-            log.debug("%s: noise %.4f threshold %.4f foreground %.3f", names[i], noise, thr, out[i].mean())
+            log.debug("%s: foreground fraction %.3f", names[i], out[i].mean())
     return out

@@ -62,3 +62,15 @@ def test_bad_inputs_are_named():
         subtract_background(img[None], plate[None, :-1])
     with pytest.raises(SilhouetteError, match="uint8"):
         subtract_background(img[None].astype(np.float32), plate[None])
+
+
+def test_gap_between_legs_stays_open():
+    m = np.zeros((120, 80), np.uint8)
+    m[10:60, 20:60] = 1  # torso
+    m[60:110, 20:35] = 1  # legs joined at the feet: the gap between them is an enclosed region
+    m[60:110, 45:60] = 1
+    m[105:110, 20:60] = 1
+    out = clean_mask(m, BackgroundSubtraction())
+    assert out[80, 40] == 0  # 10 x 45 px gap = 11 % of the silhouette: background, not a hole
+    m[30:34, 38:42] = 0  # a small hole in the torso is filled
+    assert clean_mask(m, BackgroundSubtraction())[32, 40] == 1

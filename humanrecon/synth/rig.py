@@ -21,11 +21,14 @@ class RigConfig:
     ----------
     num_cameras : int
     layout : {"ring", "dome"}
-        Ring: every camera at a height in ``height_range``; dome: alternating low and high rings.
+        Ring: every camera at a height in ``height_range``; dome: alternating cameras on a low tier
+        (``dome_low``) and a high tier (``dome_high``) looking down, like a capture dome.
     radius_range : (float, float)
         Camera distance from the vertical axis through the origin, metres (2.5-4 m in studios).
     height_range : (float, float)
-        Camera height above the floor, metres.
+        Camera height above the floor (ring layout), metres.
+    dome_low, dome_high : (float, float)
+        Height ranges (metres) of the dome's low and high tiers.
     image_size : (int, int)
         (width, height) in pixels.
     framing_range : (float, float)
@@ -43,6 +46,8 @@ class RigConfig:
     layout: str = "ring"
     radius_range: tuple[float, float] = (2.5, 4.0)
     height_range: tuple[float, float] = (0.9, 2.2)
+    dome_low: tuple[float, float] = (0.3, 1.0)
+    dome_high: tuple[float, float] = (2.8, 3.5)
     image_size: tuple[int, int] = (512, 512)
     framing_range: tuple[float, float] = (0.85, 1.0)
     volume_half_height: float = 1.15
@@ -101,12 +106,10 @@ def make_rig(rng: np.random.Generator, config: RigConfig = RigConfig()) -> Camer
     for i in range(n):
         az = az0 + 2 * np.pi * i / n + rng.uniform(-0.25, 0.25) * (2 * np.pi / n)
         r = rng.uniform(*config.radius_range)
-        lo, hi = config.height_range
         if config.layout == "dome":
-            mid = 0.5 * (lo + hi)
-            h = rng.uniform(lo, mid) if i % 2 == 0 else rng.uniform(mid, hi)
+            h = rng.uniform(*(config.dome_low if i % 2 == 0 else config.dome_high))
         else:
-            h = rng.uniform(lo, hi)
+            h = rng.uniform(*config.height_range)
         center = np.array([r * np.sin(az), h, r * np.cos(az)])
         target = np.array([rng.uniform(-0.1, 0.1), config.target_height + rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)])
         R, t = look_at(center, target)

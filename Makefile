@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## make run: set up, build the body model, generate the demo session (and, as stages land, process it).
+## make run: set up, build the body model, generate the demo session, run the whole DAG, write the report.
 run: setup
-	$(BIN)/snakemake --cores $(CORES) --printshellcmds
-	$(BIN)/humanrecon check-session data/sessions/demo
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+	$(BIN)/humanrecon summary results/*/metrics.csv
+	@echo "report: $(CURDIR)/results/report.html"
 
 ## make test: set up, build the body model through its rule (cached), run the whole test suite.
 test: setup

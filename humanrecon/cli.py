@@ -7,6 +7,7 @@ Subcommands::
     humanrecon synth shards OUT      HDF5 training shards for the learned stages
     humanrecon inspect FILE.h5       readable summary of an HDF5 intermediate
     humanrecon check-session PATH    validate a session folder (session.yaml, calibration, images)
+    humanrecon summary CSV...        print the mean metrics of results/<session>/metrics.csv
     humanrecon version               print versions
 
 Errors in user input (bad session, missing file) print one clear line and exit with status 2.
@@ -84,6 +85,22 @@ def _cmd_check_session(args) -> int:
     return 0
 
 
+def _cmd_summary(args) -> int:
+    import csv
+
+    for path in args.tables:
+        with open(path) as fh:
+            rows = list(csv.DictReader(fh))
+        mean = next((r for r in rows if r["frame"] == "mean"), None)
+        n = sum(1 for r in rows if r["frame"] != "mean")
+        print(f"{path}: {n} frames")
+        if mean:
+            for k, v in mean.items():
+                if k != "frame" and v:
+                    print(f"  {k:18s} {float(v):10.4f}")
+    return 0
+
+
 def _cmd_version(args) -> int:
     from humanrecon.provenance import package_versions
 
@@ -139,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-session", help="validate a session folder")
     c.add_argument("path")
     c.set_defaults(func=_cmd_check_session)
+
+    sm = sub.add_parser("summary", help="print the mean row of metrics tables")
+    sm.add_argument("tables", nargs="+", help="results/<session>/metrics.csv files")
+    sm.set_defaults(func=_cmd_summary)
 
     v = sub.add_parser("version", help="print package versions")
     v.set_defaults(func=_cmd_version)

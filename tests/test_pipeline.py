@@ -1,0 +1,246 @@
+"""The reconstruction stages on a tiny synthetic session: known quality, bad inputs named precisely,
+no partial outputs, determinism, and the whole DAG through Snakemake."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from humanrecon.calibration import CalibrationError
+from humanrecon.io.hdf5 import CALIBRATION, OCCUPANCY, SEGMENTATION, SchemaError, read_h5
+from humanrecon.io.images import ImageError, read_image, write_image
+from humanrecon.occupancy import VisualHullError
+from humanrecon.pipeline.calibration import ingest_calibration, read_calibration
+from humanrecon.pipeline.evaluation import evaluate_chunk, metrics_table
+from humanrecon.pipeline.meshing import mesh_chunk
+from humanrecon.pipeline.occupancy import occupancy_chunk
+from humanrecon.pipeline.segmentation import segment_chunk
+from humanrecon.session import SessionError
+from humanrecon.silhouettes import SilhouetteError
+from humanrecon.synth.studio import StudioConfig, write_session
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+TINY = StudioConfig(name="tiny", seed=7, num_frames=2, num_cameras=6, image_size=(160, 160), layout="dome")
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, body_model_dir) -> Path:
+    out = tmp_path_factory.mktemp("pipe") / "tiny"
+    write_session(out, TINY, body_model_path=body_model_dir)
+    return out
+
+
+@pytest.fixture(scope="module")
+def stages(session, tmp_path_factory) -> Path:
+    """Run every stage once on the tiny session; return the results folder."""
+    res = tmp_path_factory.mktemp("results")
+    ingest_calibration(session, res / "calibration.h5")
+    segment_chunk(session, res / "calibration.h5", [0, 1], res / "segmentation" / "c00000.h5")
+    occupancy_chunk(res / "segmentation" / "c00000.h5", res / "calibration.h5", res / "occupancy" / "c00000.h5", resolution=96, coarse_resolution=12)
+    mesh_chunk(res / "occupancy" / "c00000.h5", res / "meshes" / "c00000.json", res / "meshes")
+    evaluate_chunk(session, res / "meshes" / "c00000.json", res / "segmentation" / "c00000.h5", res / "metrics" / "c00000.json", surface_samples=20000, iou_resolution=64)
+    metrics_table([res / "metrics" / "c00000.json"], res / "metrics.csv")
+    return res
+
+
+def test_stages_produce_valid_files_and_sane_metrics(stages):
+    cal, attrs = read_h5(stages / "calibration.h5", CALIBRATION)
+    assert list(cal["camera_names"]) == [f"cam{i:02d}" for i in range(6)]
+    assert attrs["kind"] == "calibration" and "config_hash" in attrs and "version.numpy" in attrs
+    seg, _ = read_h5(stages / "segmentation" / "c00000.h5", SEGMENTATION)
+    assert seg["masks"].shape == (2, 6, 160, 160) and set(np.unique(seg["masks"])) <= {0, 1}
+    occ, _ = read_h5(stages / "occupancy" / "c00000.h5", OCCUPANCY)
+    assert occ["occupancy"].shape == (2, 96, 96, 96) and (occ["num_queries"] < 0.3 * 96**3).all()
+    manifest = json.loads((stages / "meshes" / "c00000.json").read_text())
+    for entry in manifest["meshes"].values():
+        data = (stages / "meshes" / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    rows = json.loads((stages / "metrics" / "c00000.json").read_text())
+    for r in rows:
+        assert r["silhouette_iou"] > 0.9
+        assert r["iou"] > 0.6 and r["p2s_cm"] < 2.5  # 6 cameras at 160x160 and 96^3
+    table = (stages / "metrics.csv").read_text().splitlines()
+    assert table[0].startswith("frame,p2s_cm") and table[-1].startswith("mean,")
+
+
+def test_stages_are_deterministic(session, stages, tmp_path):
+    segment_chunk(session, stages / "calibration.h5", [0, 1], tmp_path / "seg.h5")
+    a, _ = read_h5(stages / "segmentation" / "c00000.h5", SEGMENTATION)
+    b, _ = read_h5(tmp_path / "seg.h5", SEGMENTATION)
+    np.testing.assert_array_equal(a["masks"], b["masks"])
+    occupancy_chunk(tmp_path / "seg.h5", stages / "calibration.h5", tmp_path / "occ.h5", resolution=96, coarse_resolution=12)
+    mesh_chunk(tmp_path / "occ.h5", tmp_path / "m.json", tmp_path)
+    m1 = json.loads((stages / "meshes" / "c00000.json").read_text())["meshes"]
+    m2 = json.loads((tmp_path / "m.json").read_text())["meshes"]
+    assert {k: v["sha256"] for k, v in m1.items()} == {k: v["sha256"] for k, v in m2.items()}
+
+
+def _copy(session: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "s"
+    shutil.copytree(session, dst)
+    return dst
+
+
+def _edit_yaml(path: Path, fn) -> None:
+    text = path.read_text()
+    path.write_text(fn(text))
+
+
+@pytest.mark.parametrize(
+    "defect, error, words",
+    [
+        ("corrupt image", ImageError, ["images/cam02/000001.png", "cannot decode"]),
+        ("wrong image size", SessionError, ["cam01", "images/cam01/000000.png", "120x100", "160x160"]),
+        ("wrong image size later", ImageError, ["images/cam01/000001.png", "160x160"]),
+        ("missing camera", SessionError, ["cam03", "not in the calibration"]),
+        ("non-orthonormal rotation", CalibrationError, ["cam04", "orthonormal"]),
+        ("negative focal length", CalibrationError, ["cam00", "f"]),
+        ("NaN in calibration", CalibrationError, ["cam05", "NaN"]),
+    ],
+)
+def test_bad_input_is_named_and_leaves_no_output(session, tmp_path, defect, error, words):
+    s = _copy(session, tmp_path)
+    out = tmp_path / "out"
+    intri, extri = s / "calibration" / "intri.yml", s / "calibration" / "extri.yml"
+    if defect == "corrupt image":
+        (s / "images" / "cam02" / "000001.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    elif defect == "wrong image size":
+        write_image(s / "images" / "cam01" / "000000.png", np.zeros((100, 120, 3), np.uint8))
+    elif defect == "wrong image size later":
+        write_image(s / "images" / "cam01" / "000001.png", np.zeros((100, 120, 3), np.uint8))
+    elif defect == "missing camera":
+        _edit_yaml(intri, lambda t: t.replace('   - "cam03"\n', ""))
+    elif defect == "non-orthonormal rotation":
+        _edit_yaml(extri, lambda t: _scale_rot(t, "cam04"))
+    elif defect == "negative focal length":
+        _edit_yaml(intri, lambda t: _negate_fx(t, "cam00"))
+    elif defect == "NaN in calibration":
+        _edit_yaml(extri, lambda t: _nan_t(t, "cam05"))
+    with pytest.raises(error) as exc:
+        ingest_calibration(s, out / "calibration.h5")
+        rig_file = out / "calibration.h5"
+        segment_chunk(s, rig_file, [0, 1], out / "seg.h5")
+    msg = str(exc.value)
+    for w in words:
+        assert w in msg, msg
+    leftovers = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert "seg.h5" not in leftovers
+    assert not [p for p in leftovers if ".tmp-" in p]
+
+
+def _matrix_block(text: str, key: str) -> tuple[int, int]:
+    i = text.index(f"{key}:")
+    j = text.index("data:", i)
+    k = text.index("]", j)
+    return j + len("data:"), k
+
+
+def _scale_rot(text: str, cam: str) -> str:
+    a, b = _matrix_block(text, f"Rot_{cam}")
+    vals = [float(x) * 1.1 for x in text[a:b].replace("[", "").split(",")]
+    text = text[:a] + " [" + ", ".join(repr(v) for v in vals) + text[b:]
+    # R_ (Rodrigues) would disagree with the scaled Rot_; drop it so only the orthonormality check fires
+    a, b = _matrix_block(text, f"R_{cam}")
+    start = text.index(f"R_{cam}:")
+    return text[:start] + text[b + 1 :]
+
+
+def _negate_fx(text: str, cam: str) -> str:
+    a, b = _matrix_block(text, f"K_{cam}")
+    vals = text[a:b].replace("[", "").split(",")
+    vals[0] = repr(-float(vals[0]))
+    return text[:a] + " [" + ", ".join(v.strip() for v in vals) + text[b:]
+
+
+def _nan_t(text: str, cam: str) -> str:
+    a, b = _matrix_block(text, f"T_{cam}")
+    vals = text[a:b].replace("[", "").split(",")
+    vals[1] = ".Nan"
+    return text[:a] + " [" + ", ".join(v.strip() for v in vals) + text[b:]
+
+
+def test_empty_silhouette_names_camera_and_frame(stages, tmp_path):
+    import h5py
+
+    seg = tmp_path / "seg.h5"
+    shutil.copy(stages / "segmentation" / "c00000.h5", seg)
+    with h5py.File(seg, "r+") as f:
+        m = f["masks"][1]
+        m[3] = 0
+        f["masks"][1] = m
+    with pytest.raises(VisualHullError, match=r"frame 1.*cam03.*empty silhouette"):
+        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "occ.h5", resolution=64, coarse_resolution=8)
+    assert not (tmp_path / "occ.h5").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["seg.h5"]
+
+
+def test_no_plates_and_no_segmenter_says_what_to_configure(session, stages, tmp_path):
+    s = _copy(session, tmp_path)
+    _edit_yaml(s / "session.yaml", lambda t: "\n".join(ln for ln in t.splitlines() if not ln.startswith("backgrounds:")) + "\n")
+    with pytest.raises(SilhouetteError, match="no background plates.*segmentation.source: network"):
+        segment_chunk(s, stages / "calibration.h5", [0], tmp_path / "seg.h5")
+    with pytest.raises(SilhouetteError, match="no trained segmenter"):
+        segment_chunk(session, stages / "calibration.h5", [0], tmp_path / "seg.h5", source="network")
+    assert not (tmp_path / "seg.h5").exists()
+
+
+def test_readers_reject_wrong_kind_and_version(stages, tmp_path):
+    with pytest.raises(SchemaError, match="file kind is 'calibration', expected 'segmentation'"):
+        read_h5(stages / "calibration.h5", SEGMENTATION)
+    import h5py
+
+    bad = tmp_path / "old.h5"
+    shutil.copy(stages / "calibration.h5", bad)
+    with h5py.File(bad, "r+") as f:
+        f.attrs["schema_version"] = 0
+    with pytest.raises(SchemaError, match="schema version 0"):
+        read_calibration(bad)
+
+
+def test_session_yaml_errors_surface_through_the_stage(session, tmp_path):
+    s = _copy(session, tmp_path)
+    _edit_yaml(s / "session.yaml", lambda t: t.replace("images: images/", "images: ../images/"))
+    with pytest.raises(SessionError, match="images"):
+        ingest_calibration(s, tmp_path / "c.h5")
+    assert not (tmp_path / "c.h5").exists()
+
+
+def _write_config(tmp_path: Path, session: Path, body_model_dir: Path) -> Path:
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg["synth"] = {}
+    cfg["sessions"] = {"tiny": str(session)}
+    cfg["body_model"]["path"] = str(body_model_dir)
+    cfg["chunk_size"] = 1
+    cfg["occupancy"].update(resolution=64, coarse_resolution=8)
+    cfg["metrics"].update(surface_samples=5000, iou_resolution=48)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_whole_dag_through_snakemake_then_nothing_to_do(session, tmp_path, body_model_dir):
+    """The real workflow on the tiny session (2 chunks of 1 frame), then a second run does nothing."""
+    cfg = _write_config(tmp_path, session, body_model_dir)
+    work = tmp_path / "wd"
+    work.mkdir()
+    snake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work), "--configfile", str(cfg), "--cores", "2"]
+    run = subprocess.run(snake, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = (work / "results" / "tiny" / "metrics.csv").read_text().splitlines()
+    assert len(table) == 4 and table[-1].startswith("mean,")
+    for name in ("summary.png", "overlays.png", "turntable.png"):
+        assert (work / "results" / "tiny" / "report" / name).stat().st_size > 1000
+    assert read_image(work / "results" / "tiny" / "report" / "overlays.png").shape[2] == 3
+    again = subprocess.run(snake + ["-n"], capture_output=True, text=True)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    bad = subprocess.run(snake[:-2] + ["--config", "chunk_size=0", "-n"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "chunk_size" in bad.stderr + bad.stdout

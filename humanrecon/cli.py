@@ -74,6 +74,13 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
+def _cmd_schemas(args) -> int:
+    from humanrecon.io.hdf5 import schemas_markdown
+
+    print(schemas_markdown())
+    return 0
+
+
 def _cmd_check_session(args) -> int:
     from humanrecon.session import load_session
 
@@ -152,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="print a readable summary of HDF5 files")
     i.add_argument("files", nargs="+")
     i.set_defaults(func=_cmd_inspect)
+
+    sc = sub.add_parser("schemas", help="print the HDF5 schema reference (docs/hdf5-schemas.md)")
+    sc.set_defaults(func=_cmd_schemas)
 
     c = sub.add_parser("check-session", help="validate a session folder")
     c.add_argument("path")

@@ -92,3 +92,12 @@ def test_hdf5_schema_errors_name_the_dataset(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     with pytest.raises(SchemaError, match="not a readable HDF5"):
         read_h5(tmp_path / "junk.h5", TRAINING_SHARD)
+
+
+def test_schema_docs_are_in_sync():
+    from pathlib import Path
+
+    from humanrecon.io.hdf5 import schemas_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "hdf5-schemas.md"
+    assert doc.read_text().strip() == schemas_markdown().strip(), "run: humanrecon schemas > docs/hdf5-schemas.md"

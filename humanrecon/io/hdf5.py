@@ -338,3 +338,27 @@ OCCUPANCY = FileSchema(
 )
 
 SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY)}
+
+
+def schemas_markdown() -> str:
+    """Markdown reference of every file kind (``docs/hdf5-schemas.md`` is this text; a test keeps it so)."""
+    out = [
+        "# HDF5 intermediates",
+        "",
+        "Generated from `humanrecon/io/hdf5.py` by `humanrecon schemas > docs/hdf5-schemas.md`; do not edit by hand.",
+        "",
+        "Every file carries root attributes `kind`, `schema_version`, `producer`, `config_hash` and",
+        "`version.<package>`, plus the per-kind attributes below. Each dataset has attributes `dims`,",
+        "`units` and `frame`. Readers check kind and version and name the file when they differ.",
+        "Dimension letters: see `humanrecon/conventions.py` (B batch, F frames, C cameras, H x W pixels,",
+        "R grid samples per axis).",
+        "",
+    ]
+    for s in SCHEMAS.values():
+        out += [f"## `{s.kind}` (version {s.version})", "", s.description, "", "| dataset | shape | dtype | units | frame | meaning |", "|---|---|---|---|---|---|"]
+        for d in s.datasets:
+            opt = " (optional)" if d.optional else ""
+            comp = ", gzip" if d.compress else ""
+            out.append(f"| `{d.name}`{opt} | ({', '.join(d.shape)}) | {d.dtype}{comp} | {d.units} | {d.frame} | {d.description} |")
+        out.append("")
+    return "\n".join(out)

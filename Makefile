@@ -24,7 +24,9 @@ $(STAMP): pyproject.toml
 
 ## make run: set up, build the body model, generate the demo session, run the whole DAG, write the report.
 run: setup
-	$(BIN)/snakemake --cores $(CORES)
+	# a run killed with kill -9 leaves Snakemake's lock behind: clear it (do not run two `make run` at once)
+	$(BIN)/snakemake --unlock -q all > /dev/null 2>&1 || true
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 	$(BIN)/humanrecon summary results/*/metrics.csv
 	@echo "report: $(CURDIR)/results/report.html"

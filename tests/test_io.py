@@ -101,3 +101,13 @@ def test_schema_docs_are_in_sync():
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "hdf5-schemas.md"
     assert doc.read_text().strip() == schemas_markdown().strip(), "run: humanrecon schemas > docs/hdf5-schemas.md"
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
+    target = tmp_path / "out.h5"
+    stale = tmp_path / ".out.h5.tmp-deadbeef"
+    stale.write_text("left by kill -9")
+    other = tmp_path / ".other.h5.tmp-1234"
+    other.write_text("another output's temporary")
+    atomic_write_text(target, "ok")
+    assert not stale.exists() and other.exists() and target.read_text() == "ok"

@@ -6,6 +6,7 @@ A killed process therefore never leaves a partial output under the final name; a
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -33,6 +34,13 @@ def atomic_output(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.tmp-"
+    # A writer killed with SIGKILL cannot clean up; each output has one writer (one job per output in
+    # the DAG), so temporaries left by an earlier attempt at this same output are stale: remove them.
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
     else:

@@ -114,10 +114,10 @@ def turntable_figure(manifests: list[str | os.PathLike], output: str | os.PathLi
     mesh = trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
     lo, hi = mesh.bounds
     center = 0.5 * (lo + hi)
-    radius = 1.6 * float(np.linalg.norm(hi - lo))
+    radius = 1.15 * float(np.linalg.norm(hi - lo))
     f = 1.1 * size
     K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    fig, axes = plt.subplots(1, views, figsize=(2 * views, 2.4))
+    fig, axes = plt.subplots(1, views, figsize=(2.6 * views, 3.4))
     for i, ax in enumerate(np.atleast_1d(axes)):
         az = 2 * np.pi * i / views
         eye = center + radius * np.array([np.sin(az), 0.25, np.cos(az)])

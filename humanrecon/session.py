@@ -43,6 +43,7 @@ from humanrecon.calibration import CALIBRATION_FORMATS, CameraRig, load_calibrat
 from humanrecon.conventions import UP_AXES
 from humanrecon.io.atomic import atomic_write_text
 from humanrecon.io.images import image_size
+from humanrecon.io.yamlutil import UniqueKeyLoader
 
 logger = logging.getLogger(__name__)
 
@@ -310,19 +311,10 @@ def _frames_to_yaml(frames: tuple[int, ...]) -> dict[str, int] | list[int]:
 # --------------------------------------------------------------------------------------------------
 # parsing and validation
 # --------------------------------------------------------------------------------------------------
-class _SessionLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML would silently keep the last one)."""
+class _SessionLoader(UniqueKeyLoader):
+    """SafeLoader that refuses duplicate fields (PyYAML would silently keep the last one)."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate field {key!r} (first given at line {seen[key]})", key_node.start_mark
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+    key_word = "field"
 
 
 @functools.lru_cache(maxsize=1)

@@ -47,6 +47,7 @@ import yaml
 
 from humanrecon.calibration.camera import CalibrationError, Camera, CameraRig, camera_problems
 from humanrecon.io.atomic import atomic_write_text
+from humanrecon.io.yamlutil import UniqueKeyLoader
 
 logger = logging.getLogger(__name__)
 
@@ -67,21 +68,10 @@ class _Matrix:
     line: int
 
 
-class _FSLoader(yaml.SafeLoader):
+class _FSLoader(UniqueKeyLoader):
     """SafeLoader reading every plain scalar as text and rejecting duplicate keys."""
 
     yaml_implicit_resolvers: dict = {}  # no implicit typing: plain scalars stay strings
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_matrix(loader: yaml.SafeLoader, node: yaml.Node) -> _Matrix:

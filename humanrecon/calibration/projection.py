@@ -49,6 +49,7 @@ import yaml
 
 from humanrecon.calibration.camera import CalibrationError, Camera, CameraRig, camera_problems
 from humanrecon.io.atomic import atomic_write_text
+from humanrecon.io.yamlutil import UniqueKeyLoader
 
 #: ``|K[0, 1]| <= SKEW_ZERO_RTOL * K[0, 0]`` after decomposition is treated as zero skew.
 SKEW_ZERO_RTOL = 1e-9
@@ -158,21 +159,6 @@ def _parse_matrix_file(path: Path) -> np.ndarray:
     return np.array(rows)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys."""
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
 def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
@@ -190,7 +176,7 @@ def read_sizes_yaml(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
     """
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_UniqueKeyLoader)  # SafeLoader subclass
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=UniqueKeyLoader)  # SafeLoader subclass
     except OSError as exc:
         raise CalibrationError(f"{path}: cannot read image sizes ({exc.strerror})") from None
     except UnicodeDecodeError:

@@ -105,6 +105,16 @@ def _bind(schema: FileSchema, arrays: dict[str, np.ndarray], where: str) -> dict
     return dims
 
 
+def _write_root_attrs(f, schema: FileSchema, attrs: dict | None, provenance_record: dict | None) -> None:
+    """Kind, schema version, provenance and per-kind attributes on a new file's root."""
+    f.attrs["kind"] = schema.kind
+    f.attrs["schema_version"] = schema.version
+    for k, v in (provenance_record or {}).items():
+        f.attrs[k] = v
+    for k, v in (attrs or {}).items():
+        f.attrs[k] = v
+
+
 def write_h5(
     path: str | os.PathLike,
     schema: FileSchema,
@@ -129,12 +139,7 @@ def write_h5(
     _bind(schema, arrays, str(path))
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["kind"] = schema.kind
-            f.attrs["schema_version"] = schema.version
-            for k, v in (provenance_record or {}).items():
-                f.attrs[k] = v
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
+            _write_root_attrs(f, schema, attrs, provenance_record)
             for d in schema.datasets:
                 if d.name not in arrays:
                     continue
@@ -178,12 +183,7 @@ def h5_writer(
     _bind(schema, {k: _Shape(v, specs[k].dtype if specs[k].dtype != "str" else "O") for k, v in shapes.items()}, str(path))
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["kind"] = schema.kind
-            f.attrs["schema_version"] = schema.version
-            for k, v in (provenance_record or {}).items():
-                f.attrs[k] = v
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
+            _write_root_attrs(f, schema, attrs, provenance_record)
             for name, shape in shapes.items():
                 d = specs[name]
                 if d.dtype == "str":

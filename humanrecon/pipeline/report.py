@@ -52,6 +52,16 @@ def shade_mesh(vertices: np.ndarray, faces: np.ndarray, camera: Camera, stride: 
     return shade.reshape(h, w), hit.reshape(h, w)
 
 
+def _first_mesh(manifests: list[str | os.PathLike]) -> tuple[int, trimesh.Trimesh]:
+    """The lowest frame number listed in the meshing manifests and its mesh."""
+    entries = {}
+    for m in manifests:
+        for k, e in json.loads(Path(m).read_text())["meshes"].items():
+            entries[int(k)] = Path(m).parent / e["path"]
+    frame = min(entries)
+    return frame, trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
+
+
 def _save(fig, path: str | os.PathLike) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
@@ -84,12 +94,7 @@ def overlay_figure(
     """Input images of the first frame with the reconstructed mesh shaded on top (``num_cameras`` views)."""
     session = load_session(session_path)
     rig = read_calibration(calibration)
-    entries = {}
-    for m in manifests:
-        for k, e in json.loads(Path(m).read_text())["meshes"].items():
-            entries[int(k)] = Path(m).parent / e["path"]
-    frame = min(entries)
-    mesh = trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
+    frame, mesh = _first_mesh(manifests)
     cams = list(rig)[:: max(1, len(rig) // num_cameras)][:num_cameras]
     fig, axes = plt.subplots(1, len(cams), figsize=(4 * len(cams), 4))
     for ax, cam in zip(np.atleast_1d(axes), cams, strict=True):
@@ -106,12 +111,7 @@ def overlay_figure(
 
 def turntable_figure(manifests: list[str | os.PathLike], output: str | os.PathLike, views: int = 8, size: int = 256) -> None:
     """The first frame's mesh from ``views`` virtual cameras on a circle around it."""
-    entries = {}
-    for m in manifests:
-        for k, e in json.loads(Path(m).read_text())["meshes"].items():
-            entries[int(k)] = Path(m).parent / e["path"]
-    frame = min(entries)
-    mesh = trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
+    frame, mesh = _first_mesh(manifests)
     lo, hi = mesh.bounds
     center = 0.5 * (lo + hi)
     radius = 1.15 * float(np.linalg.norm(hi - lo))

@@ -25,7 +25,7 @@ All thresholds live in :class:`BackgroundSubtraction`. Everything is vectorised 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -67,11 +67,9 @@ class BackgroundSubtraction:
     max_hole_fraction : float
         Fill holes up to this fraction of the silhouette's area (holes inside the person); larger
         enclosed regions (the gap between the legs) stay background. 1.0 fills every hole.
-    boundary_refine : bool
-        Re-decide the pixels on either side of the silhouette's edge by colour: a pixel is person when its
-        (unfiltered) colour is closer to the adjacent person colour than to the gain-corrected plate
-        (:func:`refine_boundary`). Filtering smears edges by about a pixel, and a visual hull is very
-        sensitive to that.
+    boundary_sigma : float
+        The silhouette's outermost pixel ring is kept only where the *unfiltered* normalised difference
+        exceeds this (the median filter smears edges outwards by about a pixel); 0 disables.
     dilate_radius : int
         Final dilation (pixels). A visual hull is carved by any camera that misses a part, so a
         silhouette one pixel too large costs far less than one pixel too small.
@@ -90,7 +88,7 @@ class BackgroundSubtraction:
     min_component_fraction: float = 0.05
     max_hole_fraction: float = 0.03
     dilate_radius: int = 0
-    boundary_refine: bool = True
+    boundary_sigma: float = 2.0
 
 
 def _disk(r: int) -> np.ndarray:
@@ -180,45 +178,6 @@ def clean_mask(mask: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
     return filled.astype(np.uint8)
 
 
-def refine_boundary(image: np.ndarray, plate: np.ndarray, mask: np.ndarray, width: int = 1) -> np.ndarray:
-    """Re-decide the pixels within ``width`` of a mask's edge by nearest colour (person vs plate).
-
-    Parameters
-    ----------
-    image, plate : (H, W, 3) uint8 RGB (unfiltered)
-    mask : (H, W) uint8 {0, 1}
-
-    Returns
-    -------
-    (H, W) uint8 {0, 1}
-        For edge pixels, 1 where ``|image - person colour| < |image - g * plate|``. The person colour is
-        the mean of interior person pixels in a 5x5 window; ``g`` the per-channel gain of the plate
-        estimated from pixels outside the mask.
-    """
-    img = image.astype(np.float32)
-    bg = plate.astype(np.float32)
-    m = mask.astype(np.uint8)
-    k = _disk(width)
-    inner = cv2.erode(m, k)
-    outer = cv2.dilate(m, k)
-    ring = (outer > 0) & (inner == 0)
-    if not ring.any():
-        return m
-    out_px = outer == 0
-    gain = np.median((img[out_px] + 1.0) / (bg[out_px] + 1.0), axis=0) if out_px.any() else np.ones(3, np.float32)
-    w = cv2.erode(m, _disk(width + 1)).astype(np.float32)  # interior, clear of the edge
-    num = cv2.boxFilter(img * w[..., None], -1, (5, 5), normalize=False)
-    den = cv2.boxFilter(w, -1, (5, 5), normalize=False)
-    has_fg = den > 0.5
-    fg = num / np.maximum(den, 1.0)[..., None]
-    d_fg = np.linalg.norm(img - fg, axis=2)
-    d_bg = np.linalg.norm(img - gain * bg, axis=2)
-    decide = ring & has_fg
-    res = m.copy()
-    res[decide] = (d_fg[decide] < d_bg[decide]).astype(np.uint8)
-    return res
-
-
 def subtract_background(
     images: np.ndarray,
     plates: np.ndarray,
@@ -248,11 +207,16 @@ def subtract_background(
     from skimage.filters import apply_hysteresis_threshold
 
     out = np.zeros(images.shape[:3], np.uint8)
+    raw = replace(params, median_size=1, blur_sigma=0.0)
+    ring = _disk(1)
     for i in range(len(images)):
         z = difference_score(images[i], plates[i], params)
         m = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params)
-        if params.boundary_refine:
-            m = refine_boundary(images[i], plates[i], m)
+        if params.boundary_sigma > 0 and params.median_size > 1:
+            # the median filter smears edges by a pixel: re-decide the outer ring on unfiltered pixels
+            edge = (m > 0) & (cv2.erode(m, ring) == 0)
+            z_raw = difference_score(images[i], plates[i], raw)
+            m = m & ~(edge & (z_raw < params.boundary_sigma))
         out[i] = m
         if names is not None:
             log.debug("%s: foreground fraction %.3f", names[i], out[i].mean())

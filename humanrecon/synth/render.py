@@ -334,23 +334,35 @@ def undistort_normalized(
     if not np.any(dist):
         return xd.copy(), yd.copy(), np.isfinite(xd) & np.isfinite(yd)
     k1, k2, p1, p2, k3 = (float(c) for c in dist)
-    x, y = xd.copy(), yd.copy()
+    shape = np.broadcast_shapes(xd.shape, yd.shape)
+    xd, yd = np.broadcast_to(xd, shape).ravel(), np.broadcast_to(yd, shape).ravel()
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        r2 = xd * xd + yd * yd  # start from one fixed-point step of the radial part
+        x = xd / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
+        y = yd / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
+    bad_start = ~(np.isfinite(x) & np.isfinite(y))
+    x[bad_start], y[bad_start] = xd[bad_start], yd[bad_start]
+    act = np.flatnonzero(np.isfinite(xd) & np.isfinite(yd))  # Newton only on the not-yet-converged points
     for _ in range(_UNDISTORT_MAX_ITERS):
-        fx, fy = _distort(x, y, dist)
-        rx, ry = fx - xd, fy - yd
+        if act.size == 0:
+            break
+        xa, ya = x[act], y[act]
+        fx, fy = _distort(xa, ya, dist)
+        rx, ry = fx - xd[act], fy - yd[act]
         with np.errstate(invalid="ignore"):
-            if not (np.maximum(np.abs(rx), np.abs(ry)) > 0.01 * tol).any():  # NaN never counts as pending
-                break
-        r2 = x * x + y * y
+            pending = ~(np.maximum(np.abs(rx), np.abs(ry)) <= 0.01 * tol)
+        act, xa, ya, rx, ry = act[pending], xa[pending], ya[pending], rx[pending], ry[pending]
+        r2 = xa * xa + ya * ya
         radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
         g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)  # d radial / d r2
-        j11 = radial + 2.0 * x * x * g + 2.0 * p1 * y + 6.0 * p2 * x
-        j12 = 2.0 * x * y * g + 2.0 * p1 * x + 2.0 * p2 * y  # symmetric Jacobian
-        j22 = radial + 2.0 * y * y * g + 6.0 * p1 * y + 2.0 * p2 * x
+        j11 = radial + 2.0 * xa * xa * g + 2.0 * p1 * ya + 6.0 * p2 * xa
+        j12 = 2.0 * xa * ya * g + 2.0 * p1 * xa + 2.0 * p2 * ya  # symmetric Jacobian
+        j22 = radial + 2.0 * ya * ya * g + 6.0 * p1 * ya + 2.0 * p2 * xa
         det = j11 * j22 - j12 * j12
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            x = x - (j22 * rx - j12 * ry) / det
-            y = y - (j11 * ry - j12 * rx) / det
+            x[act] = xa - (j22 * rx - j12 * ry) / det
+            y[act] = ya - (j11 * ry - j12 * rx) / det
+        act = act[np.isfinite(x[act]) & np.isfinite(y[act])]
     with np.errstate(invalid="ignore", over="ignore"):
         fx, fy = _distort(x, y, dist)
         ok = (
@@ -359,7 +371,7 @@ def undistort_normalized(
             & (np.maximum(np.abs(fx - xd), np.abs(fy - yd)) <= tol)
             & (x * x + y * y < _monotone_radius2(dist))
         )
-    return np.where(ok, x, np.nan), np.where(ok, y, np.nan), ok
+    return np.where(ok, x, np.nan).reshape(shape), np.where(ok, y, np.nan).reshape(shape), ok.reshape(shape)
 
 
 def _unit_rays(cam: _Cam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -422,17 +434,26 @@ def _studio_intersector(studio: Studio):
     return studio._cache["intersector"]
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cross product of (N, 3) arrays (cheaper than ``np.cross`` for large N)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    np.subtract(a[:, 1] * b[:, 2], a[:, 2] * b[:, 1], out=out[:, 0])
+    np.subtract(a[:, 2] * b[:, 0], a[:, 0] * b[:, 2], out=out[:, 1])
+    np.subtract(a[:, 0] * b[:, 1], a[:, 1] * b[:, 0], out=out[:, 2])
+    return out
+
+
 def _barycentric_hits(tri_xyz: np.ndarray, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ray parameter t (N,) and barycentrics (N, 3) of rays from ``origin`` (3,) along ``dirs`` (N, 3)
     hitting known triangles ``tri_xyz`` (N, 3, 3) (Moeller-Trumbore in float64)."""
     a, b, c = tri_xyz[:, 0], tri_xyz[:, 1], tri_xyz[:, 2]
     e1, e2 = b - a, c - a
-    p = np.cross(dirs, e2)
+    p = _cross(dirs, e2)
     det = np.einsum("ij,ij->i", e1, p)
     det = np.where(np.abs(det) < 1e-18, 1e-18, det)
     s = origin - a
     u = np.einsum("ij,ij->i", s, p) / det
-    q = np.cross(s, e1)
+    q = _cross(s, e1)
     v = np.einsum("ij,ij->i", dirs, q) / det
     t = np.einsum("ij,ij->i", e2, q) / det
     return t, np.stack([1 - u - v, u, v], 1)

@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linprog
 
-from humanrecon.calibration.camera import Camera, _monotone_radius2
+from humanrecon.calibration.camera import Camera, lens_monotone_radius2
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def _prepare_views(masks: np.ndarray, cameras: list[Camera] | tuple[Camera, ...]
                 "(binarise it, e.g. mask > 0)"
             )
         views.append(
-            _View(cam, np.ascontiguousarray(mask, dtype=np.float32).reshape(-1), W, H, _monotone_radius2(cam.dist))
+            _View(cam, np.ascontiguousarray(mask, dtype=np.float32).reshape(-1), W, H, lens_monotone_radius2(cam.dist))
         )
     return views
 

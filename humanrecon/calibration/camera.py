@@ -184,7 +184,7 @@ class Camera:
             (N, 2) float64 distorted normalised coordinates ``(x_d, y_d)``.
         """
         xy = self._check_points(xy, 2, "normalised coordinates")
-        xd, yd = _distort(xy[:, 0], xy[:, 1], self.dist)
+        xd, yd = lens_distort(xy[:, 0], xy[:, 1], self.dist)
         return np.stack([xd, yd], axis=1)
 
     def project_with_depth(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +209,7 @@ class Camera:
         with np.errstate(divide="ignore", invalid="ignore"):
             x = pc[:, 0] / z
             y = pc[:, 1] / z
-            xd, yd = _distort(x, y, self.dist)
+            xd, yd = lens_distort(x, y, self.dist)
             K = self.K
             u = K[0, 0] * xd + K[0, 1] * yd + K[0, 2]
             v = K[1, 1] * yd + K[1, 2]
@@ -254,7 +254,7 @@ class Camera:
         xd = (uv[:, 0] - K[0, 2] - K[0, 1] * yd) / K[0, 0]
         if not np.any(self.dist):
             return np.stack([xd, yd], axis=1)
-        x, y, ok = _undistort_newton(xd, yd, self.dist)
+        x, y, ok = lens_undistort(xd, yd, self.dist)
         if not np.all(ok):
             logger.warning(
                 "camera %r: %d of %d pixels cannot be undistorted (outside the distortion model's valid "
@@ -336,7 +336,8 @@ class Camera:
         return dataclasses.replace(self, K=K, width=new_w, height=new_h)
 
 
-def _distort(x: np.ndarray, y: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lens_distort(x: np.ndarray, y: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV distortion of normalised coordinates ``(x, y)`` (any equal shapes) -> ``(x_d, y_d)``."""
     k1, k2, p1, p2, k3 = (float(c) for c in dist[:5])
     r2 = x * x + y * y
     radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
@@ -346,19 +347,28 @@ def _distort(x: np.ndarray, y: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray
     return xd, yd
 
 
-def _undistort_newton(
+def lens_undistort(
     xd: np.ndarray, yd: np.ndarray, dist: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Solve ``distort(x, y) = (xd, yd)`` by Newton's method. Returns x, y and a validity mask."""
+    """Invert :func:`lens_distort` by Newton's method (1-D arrays of distorted normalised coordinates).
+
+    Returns ``x, y`` and a validity mask: False where there is no physical preimage (beyond the radial
+    model's fold, see :func:`lens_monotone_radius2`) or Newton did not converge.
+    """
     k1, k2, p1, p2, k3 = (float(c) for c in dist[:5])
-    x = xd.copy()
-    y = yd.copy()
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        r2 = xd * xd + yd * yd  # start from one fixed-point step of the radial part
+        radial0 = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        x = xd / radial0
+        y = yd / radial0
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    x[bad], y[bad] = xd[bad], yd[bad]
     active = np.isfinite(x) & np.isfinite(y)
     for _ in range(UNDISTORT_MAX_ITERS):
         if not np.any(active):
             break
         xa, ya = x[active], y[active]
-        fx, fy = _distort(xa, ya, dist)
+        fx, fy = lens_distort(xa, ya, dist)
         rx = fx - xd[active]
         ry = fy - yd[active]
         r2 = xa * xa + ya * ya
@@ -378,7 +388,7 @@ def _undistort_newton(
         done |= ~np.isfinite(dx) | ~np.isfinite(dy)
         active[idx[done]] = False
     # validity: residual small and the distortion map locally orientation-preserving (not beyond a fold)
-    fx, fy = _distort(x, y, dist)
+    fx, fy = lens_distort(x, y, dist)
     r2 = x * x + y * y
     radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
@@ -392,12 +402,12 @@ def _undistort_newton(
             & (np.hypot(fx - xd, fy - yd) <= UNDISTORT_FAIL_TOL * np.maximum(1.0, np.hypot(xd, yd)))
             & (j11 * j22 - j12 * j12 > 0)
             & (j11 > 0)
-            & (r2 < _monotone_radius2(dist))
+            & (r2 < lens_monotone_radius2(dist))
         )
     return x, y, ok
 
 
-def _monotone_radius2(dist: np.ndarray) -> float:
+def lens_monotone_radius2(dist: np.ndarray) -> float:
     """Squared normalised radius up to which the radial distortion ``r (1 + k1 r^2 + k2 r^4 + k3 r^6)``
     is increasing (``inf`` when it always is): beyond it, pixels fold back and have no physical preimage."""
     k1, k2, _, _, k3 = (float(c) for c in dist[:5])

@@ -26,7 +26,6 @@ random comes from the ``numpy.random.Generator`` passed in: the same seed gives 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -35,6 +34,7 @@ import trimesh
 from trimesh.ray.ray_pyembree import RayMeshIntersector
 
 from humanrecon.bodymodel.skeleton import NUM_PARTS
+from humanrecon.calibration.camera import lens_undistort
 from humanrecon.synth.scene import Studio, linear_to_srgb, srgb_to_linear, studio_albedo
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "pixel_rays",
     "render_background",
     "render_frame",
-    "undistort_normalized",
 ]
 
 #: Sensor model: read-noise std and shot-noise gain (variance per unit signal), linear [0, 1] units.
@@ -57,7 +56,6 @@ READ_NOISE = 0.004
 SHOT_GAIN = 0.0009
 #: Convergence of the lens-distortion inversion (max residual, normalised image units).
 UNDISTORT_TOL = 1e-10
-_UNDISTORT_MAX_ITERS = 50
 #: Studio radiance images kept per camera (one per lighting: capture and plate).
 _RADIANCE_CACHE_PER_CAMERA = 2
 #: Padding (metres) of the person's bounding box when selecting the rays to cast.
@@ -285,95 +283,6 @@ def _as_cam(camera: object, index: int | None = None) -> _Cam:
     return _Cam(str(name), K, dist, R, t, int(width), int(height))
 
 
-def _distort(x: np.ndarray, y: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k1, k2, p1, p2, k3 = (float(c) for c in dist)
-    r2 = x * x + y * y
-    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xy2 = 2.0 * x * y
-    return x * radial + p1 * xy2 + p2 * (r2 + 2.0 * x * x), y * radial + p1 * (r2 + 2.0 * y * y) + p2 * xy2
-
-
-def _monotone_radius2(dist: np.ndarray) -> float:
-    """Squared radius up to which ``r (1 + k1 r^2 + k2 r^4 + k3 r^6)`` increases (inf if always)."""
-    k1, k2, _, _, k3 = (float(c) for c in dist)
-    coeffs = np.trim_zeros(np.array([7.0 * k3, 5.0 * k2, 3.0 * k1, 1.0]), trim="f")
-    if coeffs.size <= 1:
-        return math.inf
-    roots = np.roots(coeffs)
-    real = roots[(np.abs(roots.imag) <= 1e-12 * np.maximum(1.0, np.abs(roots.real))) & (roots.real > 0)].real
-    return float(real.min()) if real.size else math.inf
-
-
-def undistort_normalized(
-    xd: np.ndarray, yd: np.ndarray, dist: np.ndarray, tol: float = UNDISTORT_TOL
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Invert OpenCV's 5-coefficient distortion (Newton's method with the analytic Jacobian, vectorised).
-
-    Parameters
-    ----------
-    xd, yd : (...) float
-        Distorted normalised image coordinates.
-    dist : (5,) float
-        ``(k1, k2, p1, p2, k3)``.
-    tol : float
-        Required max residual ``|distort(x, y) - (xd, yd)|`` (normalised units).
-
-    Returns
-    -------
-    x, y : (...) float64
-        Undistorted normalised coordinates (NaN where invalid).
-    ok : (...) bool
-        Converged within ``tol`` and inside the monotonic region of the radial model (pixels beyond
-        the fold of a strong barrel distortion have no physical preimage).
-    """
-    dist = np.asarray(dist, np.float64).ravel()
-    if dist.shape != (5,):
-        raise ValueError(f"dist must have 5 coefficients (k1, k2, p1, p2, k3), got shape {dist.shape}")
-    xd = np.asarray(xd, np.float64)
-    yd = np.asarray(yd, np.float64)
-    if not np.any(dist):
-        return xd.copy(), yd.copy(), np.isfinite(xd) & np.isfinite(yd)
-    k1, k2, p1, p2, k3 = (float(c) for c in dist)
-    shape = np.broadcast_shapes(xd.shape, yd.shape)
-    xd, yd = np.broadcast_to(xd, shape).ravel(), np.broadcast_to(yd, shape).ravel()
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        r2 = xd * xd + yd * yd  # start from one fixed-point step of the radial part
-        x = xd / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
-        y = yd / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
-    bad_start = ~(np.isfinite(x) & np.isfinite(y))
-    x[bad_start], y[bad_start] = xd[bad_start], yd[bad_start]
-    act = np.flatnonzero(np.isfinite(xd) & np.isfinite(yd))  # Newton only on the not-yet-converged points
-    for _ in range(_UNDISTORT_MAX_ITERS):
-        if act.size == 0:
-            break
-        xa, ya = x[act], y[act]
-        fx, fy = _distort(xa, ya, dist)
-        rx, ry = fx - xd[act], fy - yd[act]
-        with np.errstate(invalid="ignore"):
-            pending = ~(np.maximum(np.abs(rx), np.abs(ry)) <= 0.01 * tol)
-        act, xa, ya, rx, ry = act[pending], xa[pending], ya[pending], rx[pending], ry[pending]
-        r2 = xa * xa + ya * ya
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        g = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)  # d radial / d r2
-        j11 = radial + 2.0 * xa * xa * g + 2.0 * p1 * ya + 6.0 * p2 * xa
-        j12 = 2.0 * xa * ya * g + 2.0 * p1 * xa + 2.0 * p2 * ya  # symmetric Jacobian
-        j22 = radial + 2.0 * ya * ya * g + 6.0 * p1 * ya + 2.0 * p2 * xa
-        det = j11 * j22 - j12 * j12
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            x[act] = xa - (j22 * rx - j12 * ry) / det
-            y[act] = ya - (j11 * ry - j12 * rx) / det
-        act = act[np.isfinite(x[act]) & np.isfinite(y[act])]
-    with np.errstate(invalid="ignore", over="ignore"):
-        fx, fy = _distort(x, y, dist)
-        ok = (
-            np.isfinite(x)
-            & np.isfinite(y)
-            & (np.maximum(np.abs(fx - xd), np.abs(fy - yd)) <= tol)
-            & (x * x + y * y < _monotone_radius2(dist))
-        )
-    return np.where(ok, x, np.nan).reshape(shape), np.where(ok, y, np.nan).reshape(shape), ok.reshape(shape)
-
-
 def _unit_rays(cam: _Cam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Camera centre (3,), unit world directions (H*W, 3) (row-major pixels) and validity (H*W,)."""
     u = np.arange(cam.width, dtype=np.float64)
@@ -381,7 +290,7 @@ def _unit_rays(cam: _Cam) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     uu, vv = np.meshgrid(u, v)
     yd = (vv.ravel() - cam.K[1, 2]) / cam.K[1, 1]
     xd = (uu.ravel() - cam.K[0, 2] - cam.K[0, 1] * yd) / cam.K[0, 0]
-    x, y, ok = undistort_normalized(xd, yd, cam.dist)
+    x, y, ok = lens_undistort(xd, yd, cam.dist)
     d_cam = np.stack([np.where(ok, x, 0.0), np.where(ok, y, 0.0), np.ones_like(x)], axis=1)
     d = np.einsum("nk,kj->nj", d_cam, cam.R)  # R.T @ d for each row (einsum: no BLAS threads, see _shade)
     d /= np.linalg.norm(d, axis=1, keepdims=True)

@@ -20,6 +20,7 @@ include: "rules/occupancy.smk"
 include: "rules/meshing.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
+include: "rules/curation.smk"
 
 
 rule all:

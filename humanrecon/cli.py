@@ -8,6 +8,7 @@ Subcommands::
     humanrecon inspect FILE.h5       readable summary of an HDF5 intermediate
     humanrecon check-session PATH    validate a session folder (session.yaml, calibration, images)
     humanrecon summary CSV...        print the mean metrics of results/<session>/metrics.csv
+    humanrecon curate OUT --session NAME=DIR   dataset release (HDF5 shards + manifest.json); --verify checks one
     humanrecon version               print versions
 
 Errors in user input (bad session, missing file) print one clear line and exit with status 2.
@@ -108,6 +109,27 @@ def _cmd_summary(args) -> int:
     return 0
 
 
+def _cmd_curate(args) -> int:
+    from humanrecon.curation import SessionSource, curate_release, verify_release
+
+    if args.verify:
+        manifest = verify_release(args.out)
+        print(f"{args.out}: release {manifest['name']!r} OK ({len(manifest['files'])} files match manifest.json)")
+        return 0
+    pairs = [item.split("=", 1) for item in args.session]
+    if not pairs or any(len(p) != 2 or not all(p) for p in pairs):
+        raise ValueError(f"--session takes NAME=SESSION_DIR (one per session), got {args.session}")
+    models = [item.split("=", 1) for item in args.model]
+    if any(len(m) != 2 or not all(m) for m in models):
+        raise ValueError(f"--model takes NAME=PATH, got {args.model}")
+    sources = [SessionSource(name, path, Path(args.results) / name) for name, path in pairs]
+    manifest = curate_release(args.out, sources, models=dict(models), crop_size=args.crop_size, dvc=args.dvc, overwrite=args.overwrite)
+    print(f"{args.out}: release {manifest['name']!r}, {len(manifest['files'])} shard(s)")
+    if args.dvc:
+        print(f"tracked by DVC: git add {args.out}.dvc && git commit; dvc push")
+    return 0
+
+
 def _cmd_version(args) -> int:
     from humanrecon.provenance import package_versions
 
@@ -170,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("summary", help="print the mean row of metrics tables")
     sm.add_argument("tables", nargs="+", help="results/<session>/metrics.csv files")
     sm.set_defaults(func=_cmd_summary)
+
+    cu = sub.add_parser("curate", help="dataset release from processed sessions (HDF5 shards + manifest.json)")
+    cu.add_argument("out", help="release folder to write (e.g. releases/demo-v1), or to check with --verify")
+    cu.add_argument("--session", action="append", default=[], metavar="NAME=DIR", help="session key and folder (repeat)")
+    cu.add_argument("--results", default="results", help="results root: RESULTS/NAME/ holds each session's outputs")
+    cu.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="model file recorded by SHA-256")
+    cu.add_argument("--crop-size", type=int, default=None, help="store square person crops of this size")
+    cu.add_argument("--dvc", action="store_true", help="`dvc add` the release (inside a DVC project)")
+    cu.add_argument("--overwrite", action="store_true", help="replace an existing (unmodified) release")
+    cu.add_argument("--verify", action="store_true", help="only check OUT against its manifest.json")
+    cu.set_defaults(func=_cmd_curate)
 
     v = sub.add_parser("version", help="print package versions")
     v.set_defaults(func=_cmd_version)

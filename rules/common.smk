@@ -36,6 +36,7 @@ def get_final_outputs():
 
 # ---- sessions and chunks -------------------------------------------------------------------------
 from humanrecon.pipeline.chunks import chunk_frames, chunk_of, session_frames
+from humanrecon.curation import dvc_file_for
 
 SESSIONS = config["sessions"]
 CHUNK_SIZE = int(config.get("chunk_size", 10))
@@ -64,11 +65,14 @@ CHUNKS = {name: chunk_frames(session_frames(SESSIONS[name], _synth_settings(name
 
 
 def session_input(wildcards):
-    """A rule's dependency on its session: the studio's output folder, or the session.yaml."""
+    """A rule's dependency on its session: the studio's output folder, or the session.yaml plus, for a
+    DVC-tracked session, its .dvc file: the content hash of every file, so `dvc checkout` (new mtimes,
+    same content) reruns nothing and a change recorded by `dvc add` reruns (docs/data-versioning.md)."""
     name = wildcards.session
     if _synth_settings(name) is not None:
         return f"data/sessions/{name}"
-    return f"{SESSIONS[name]}/session.yaml"
+    dvc_file = dvc_file_for(SESSIONS[name])
+    return [f"{SESSIONS[name]}/session.yaml"] + ([str(dvc_file)] if dvc_file else [])
 
 
 def chunk_frame_list(wildcards):

@@ -145,13 +145,13 @@ def write_h5(
                     continue
                 a = arrays[d.name]
                 if d.dtype == "str":
-                    ds = f.create_dataset(d.name, data=a.astype(object), dtype=h5py.string_dtype("utf-8"))
+                    ds = f.create_dataset(d.name, data=a.astype(object), dtype=h5py.string_dtype("utf-8"), track_times=False)
                 else:
                     kw = {}
                     if d.compress and a.size:
                         chunk = (1, *a.shape[1:]) if a.ndim > 1 else None
                         kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": chunk}
-                    ds = f.create_dataset(d.name, data=a, **kw)
+                    ds = f.create_dataset(d.name, data=a, track_times=False, **kw)
                 ds.attrs["dims"] = " ".join(d.shape)
                 ds.attrs["units"] = d.units
                 ds.attrs["frame"] = d.frame
@@ -187,12 +187,12 @@ def h5_writer(
             for name, shape in shapes.items():
                 d = specs[name]
                 if d.dtype == "str":
-                    ds = f.create_dataset(name, shape=shape, dtype=h5py.string_dtype("utf-8"))
+                    ds = f.create_dataset(name, shape=shape, dtype=h5py.string_dtype("utf-8"), track_times=False)
                 else:
                     kw = {}
                     if d.compress and len(shape) > 1 and all(shape):
                         kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": (1, *shape[1:])}
-                    ds = f.create_dataset(name, shape=shape, dtype=d.dtype, **kw)
+                    ds = f.create_dataset(name, shape=shape, dtype=d.dtype, track_times=False, **kw)
                 ds.attrs["dims"] = " ".join(d.shape)
                 ds.attrs["units"] = d.units
                 ds.attrs["frame"] = d.frame
@@ -337,7 +337,46 @@ OCCUPANCY = FileSchema(
     ),
 )
 
-SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY)}
+#: ``releases/<name>/shards/<session>/<chunk>.h5``: one chunk of one session in a curated dataset release
+#: (:mod:`humanrecon.curation`; the release's ``manifest.json`` lists every shard with its SHA-256).
+DATASET_RELEASE = FileSchema(
+    kind="dataset_release",
+    version=1,
+    description=(
+        "A chunk of a processed session for a dataset release: images (or person crops), silhouettes, ground truth "
+        "when the session has it, SMPL parameters and the reconstructed mesh of every frame (ragged: frame i's "
+        "vertices are mesh_vertices[mesh_vertex_offsets[i]:mesh_vertex_offsets[i+1]], its faces likewise, with "
+        "indices into that frame's own vertices). Attributes: session, chunk, release, images (full | crop), "
+        "smpl_source (gt | none)."
+    ),
+    datasets=(
+        DatasetSpec("frames", ("F",), "int64", "-", "-", "frame numbers of this chunk"),
+        DatasetSpec("camera_names", ("C",), "str", "-", "-", "camera names, session order"),
+        DatasetSpec("K", ("C", "3", "3"), "float64", "pixels", "camera", "intrinsics of the full images"),
+        DatasetSpec("dist", ("C", "5"), "float64", "-", "camera", "OpenCV k1 k2 p1 p2 k3"),
+        DatasetSpec("R", ("C", "3", "3"), "float64", "-", "world->camera", "rotation"),
+        DatasetSpec("t", ("C", "3"), "float64", "m", "world->camera", "translation"),
+        DatasetSpec("image_size", ("C", "2"), "int64", "pixels", "-", "width, height of the full images"),
+        DatasetSpec("images", ("F", "C", "H", "W", "3"), "uint8", "sRGB", "pixels", "input images, or person crops", compress=True),
+        DatasetSpec("masks", ("F", "C", "H", "W"), "uint8", "{0,1}", "pixels", "silhouettes of the segmentation stage", compress=True),
+        DatasetSpec("gt_masks", ("F", "C", "H", "W"), "uint8", "{0,1}", "pixels", "ground-truth silhouettes", compress=True, optional=True),
+        DatasetSpec("parts", ("F", "C", "H", "W"), "uint8", "part id", "pixels", "ground-truth 12-part maps, 0 background", compress=True, optional=True),
+        DatasetSpec("crop_boxes", ("F", "C", "4"), "int64", "pixels", "pixels", "crops: x0, y0, x1, y1: the crop is full-image pixels [x0, x1) x [y0, y1) (zero outside), resized", optional=True),
+        DatasetSpec("crop_K", ("F", "C", "3", "3"), "float64", "pixels", "camera", "crops: intrinsics of each crop (same dist, R, t)", optional=True),
+        DatasetSpec("betas", ("F", "10"), "float64", "-", "model", "SMPL shape (smpl_source)", optional=True),
+        DatasetSpec("body_pose", ("F", "69"), "float64", "rad", "model", "axis-angle, joints 1..23", optional=True),
+        DatasetSpec("global_orient", ("F", "3"), "float64", "rad", "world", "axis-angle root orientation", optional=True),
+        DatasetSpec("transl", ("F", "3"), "float64", "m", "world", "SMPL translation", optional=True),
+        DatasetSpec("joints", ("F", "24", "3"), "float64", "m", "world", "SMPL joints", optional=True),
+        DatasetSpec("joints2d", ("F", "C", "24", "2"), "float64", "pixels", "pixels", "projected joints (distorted, full images)", optional=True),
+        DatasetSpec("mesh_vertices", ("V", "3"), "float32", "m", "world", "reconstructed mesh vertices, all frames"),
+        DatasetSpec("mesh_faces", ("T", "3"), "int32", "-", "-", "triangles, indices into the frame's own vertices"),
+        DatasetSpec("mesh_vertex_offsets", ("F+1",), "int64", "-", "-", "frame i: vertices [o[i], o[i+1])"),
+        DatasetSpec("mesh_face_offsets", ("F+1",), "int64", "-", "-", "frame i: faces [o[i], o[i+1])"),
+    ),
+)
+
+SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY, DATASET_RELEASE)}
 
 
 def schemas_markdown() -> str:

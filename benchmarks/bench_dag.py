@@ -1,9 +1,10 @@
 """DAG construction for a big session: `snakemake -n` on a 10 000-frame, 8-camera session.
 
-Bar: the DAG builds in <= 30 s; chunking keeps the job count in the hundreds. The session is a
-session.yaml plus calibration only (a dry run reads no images).
+Bar: the DAG builds in <= 30 s; chunking keeps the job count in the hundreds (<= 1000 through the SLURM
+profile). The session is a session.yaml plus calibration only (a dry run reads no images).
 
     .venv/bin/python benchmarks/bench_dag.py [--frames 10000] [--chunk-size 25]
+    .venv/bin/python benchmarks/bench_dag.py --workflow-profile profiles/slurm   # the profile's chunk_size
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=10_000)
     ap.add_argument("--cameras", type=int, default=8)
-    ap.add_argument("--chunk-size", type=int, default=25)
+    ap.add_argument("--chunk-size", type=int, default=None, help="default: 25, or the profile's chunk_size")
+    ap.add_argument("--workflow-profile", default=None, help="e.g. profiles/slurm (its config: entries apply)")
     args = ap.parse_args()
+    profile = ["--workflow-profile", str(Path(args.workflow_profile).resolve())] if args.workflow_profile else []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         s = tmp / "big"
@@ -50,10 +53,12 @@ def main() -> None:
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
         cfg["synth"] = {}
         cfg["sessions"] = {"big": str(s)}
-        cfg["chunk_size"] = args.chunk_size
+        cfg["chunk_size"] = args.chunk_size or 25
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp / "wd"),
-               "--configfile", str(tmp / "config.yaml"), "--cores", "2", "--quiet", "rules"]  # fmt: skip
+               "--configfile", str(tmp / "config.yaml"), "--cores", "2", "--quiet", "rules", *profile]  # fmt: skip
+        if profile and args.chunk_size:
+            cmd += ["--config", f"chunk_size={args.chunk_size}"]  # the profile's config: beats the config file
         (tmp / "wd").mkdir()
         t0 = time.perf_counter()
         run = subprocess.run(cmd, capture_output=True, text=True)
@@ -62,11 +67,17 @@ def main() -> None:
             sys.exit(run.stderr[-2000:])
         text = run.stdout + run.stderr
         total = re.search(r"^total\s+(\d+)", text, re.M)
-        print(f"{args.frames} frames x {args.cameras} cameras, chunk_size {args.chunk_size}:")
-        print(f"  snakemake -n: {dt:.1f} s (bar: <= 30 s), {total.group(1) if total else '?'} jobs")
+        segments = re.search(r"^segmentation\s+(\d+)", text, re.M)
+        chunk = f"chunk_size {-(-args.frames // int(segments.group(1)))}" if segments else "chunk_size ?"
+        via = f" via {args.workflow_profile}" if profile else ""
+        print(f"{args.frames} frames x {args.cameras} cameras, {chunk}{via}:")
+        bar = " (bar: <= 1000)" if profile else ""
+        print(f"  snakemake -n: {dt:.1f} s (bar: <= 30 s), {total.group(1) if total else '?'} jobs{bar}")
         for line in text.splitlines():
             if re.match(r"^\w+\s+\d+$", line.strip()):
                 print("   ", line.strip())
+                if line.strip().startswith("total"):
+                    break  # the job table appears once per output stream
 
 
 if __name__ == "__main__":

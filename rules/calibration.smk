@@ -12,6 +12,8 @@ rule calibration:
         "logs/calibration/{session}.log",
     benchmark:
         "benchmarks/results/calibration/{session}.tsv"
+    conda:
+        "../envs/reconstruction.yaml"
     threads: 1
     resources:
         mem_mb=1000,

@@ -15,6 +15,8 @@ rule meshing:
         "logs/meshing/{session}/{chunk}.log",
     benchmark:
         "benchmarks/results/meshing/{session}/{chunk}.tsv"
+    conda:
+        "../envs/reconstruction.yaml"
     threads: 1
     resources:
         mem_mb=3000,

@@ -17,6 +17,8 @@ rule metrics:
         "logs/metrics/{session}/{chunk}.log",
     benchmark:
         "benchmarks/results/metrics/{session}/{chunk}.tsv"
+    conda:
+        "../envs/evaluation.yaml"
     threads: 1
     resources:
         mem_mb=3000,
@@ -37,6 +39,8 @@ rule metrics_table:
         ),
     log:
         "logs/metrics_table/{session}.log",
+    conda:
+        "../envs/evaluation.yaml"
     threads: 1
     resources:
         mem_mb=500,

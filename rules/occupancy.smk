@@ -17,6 +17,8 @@ rule occupancy:
         "logs/occupancy/{session}/{chunk}.log",
     benchmark:
         "benchmarks/results/occupancy/{session}/{chunk}.tsv"
+    conda:
+        "../envs/reconstruction.yaml"
     threads: 1
     resources:
         mem_mb=4000,

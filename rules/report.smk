@@ -30,6 +30,8 @@ rule report_figures:
         session=lambda w: session_path(w.session),
     log:
         "logs/report_figures/{session}.log",
+    conda:
+        "../envs/evaluation.yaml"
     threads: 1
     resources:
         mem_mb=2000,

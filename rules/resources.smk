@@ -13,6 +13,8 @@ rule body_model:
         "logs/body_model.log",
     benchmark:
         "benchmarks/results/body_model.tsv"
+    conda:
+        "../envs/body_model.yaml"
     threads: 2
     resources:
         mem_mb=6000,

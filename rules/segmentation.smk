@@ -17,6 +17,8 @@ rule segmentation:
         "logs/segmentation/{session}/{chunk}.log",
     benchmark:
         "benchmarks/results/segmentation/{session}/{chunk}.tsv"
+    conda:
+        "../envs/reconstruction.yaml"
     threads: 1
     resources:
         mem_mb=3000,

@@ -14,6 +14,8 @@ rule synth_session:
         "logs/synth_session/{name}.log",
     benchmark:
         "benchmarks/results/synth_session/{name}.tsv"
+    conda:
+        "../envs/synth.yaml"
     threads: 2
     resources:
         mem_mb=6000,

@@ -33,6 +33,8 @@ rule curate:
         config={key: stage_config(key) for key in ("segmentation", "occupancy", "meshing")},
     wildcard_constraints:
         release=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    conda:
+        "../envs/curation.yaml"
     log:
         "logs/curate/{release}.log",
     benchmark:

@@ -65,7 +65,6 @@ shortest decimal that reads back to the same float64.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +74,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from humanrecon.calibration._text import TokenError, finite_float
 from humanrecon.calibration.camera import CalibrationError, Camera, CameraRig, camera_problems
 from humanrecon.io.atomic import atomic_write_text
 
@@ -160,14 +160,11 @@ def _read_lines(path: Path) -> list[str]:
 
 def _number(token: str, where: str, field: str) -> float:
     try:
-        if "_" in token:
-            raise ValueError
-        value = float(token)
-    except ValueError:
+        return finite_float(token)
+    except TokenError as exc:
+        if exc.parsed:
+            raise CalibrationError(f"{where}: {field} is {token!r}; all values must be finite") from None
         raise CalibrationError(f"{where}: {field} {token!r} is not a number") from None
-    if not math.isfinite(value):
-        raise CalibrationError(f"{where}: {field} is {token!r}; all values must be finite")
-    return value
 
 
 def _integer(token: str, where: str, field: str) -> int:

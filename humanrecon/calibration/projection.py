@@ -36,7 +36,6 @@ is set to 0.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ import numpy as np
 import scipy.linalg
 import yaml
 
+from humanrecon.calibration._text import TokenError, finite_float
 from humanrecon.calibration.camera import CalibrationError, Camera, CameraRig, camera_problems
 from humanrecon.io.atomic import atomic_write_text
 from humanrecon.io.yamlutil import UniqueKeyLoader
@@ -145,14 +145,11 @@ def _parse_matrix_file(path: Path) -> np.ndarray:
         row = []
         for tok in tokens:
             try:
-                if "_" in tok:
-                    raise ValueError
-                value = float(tok)
-            except ValueError:
+                row.append(finite_float(tok))
+            except TokenError as exc:
+                if exc.parsed:
+                    raise CalibrationError(f"{where}: non-finite value {tok!r}; all entries must be finite") from None
                 raise CalibrationError(f"{where}: {tok!r} is not a number") from None
-            if not math.isfinite(value):
-                raise CalibrationError(f"{where}: non-finite value {tok!r}; all entries must be finite")
-            row.append(value)
         rows.append(row)
     if len(rows) != 3:
         raise CalibrationError(f"{path}: expected 3 rows of 4 numbers (a 3x4 projection matrix), got {len(rows)} row(s)")

@@ -16,8 +16,9 @@ independent sensor noise. Per camera the method is:
 5. **Clean-up**: morphological opening then closing, connected components (keep the largest and any
    component at least ``min_component_fraction`` of its size lying near it: drops clutter and
    speckle), and filling
-   of holes up to ``max_hole_fraction`` of the silhouette (no holes inside the body; the gap between
-   the legs stays open).
+   of holes up to ``max_hole_fraction`` of the silhouette that differ from the plate by a median of at
+   least ``hole_sigma`` (no holes inside the body; the gap between the legs, or between the head and a
+   raised arm, stays open).
 
 All thresholds live in :class:`BackgroundSubtraction`. Everything is vectorised OpenCV/numpy per image.
 """
@@ -67,9 +68,23 @@ class BackgroundSubtraction:
     max_hole_fraction : float
         Fill holes up to this fraction of the silhouette's area (holes inside the person); larger
         enclosed regions (the gap between the legs) stay background. 1.0 fills every hole.
+    hole_sigma : float
+        ... and only holes whose median noise-normalised difference is at least this: clothing that
+        resembles the background still differs from the plate a little (median ~1-1.5 here), whereas
+        background enclosed by the body (between head and raised arm, arm and torso) matches its plate
+        to the noise (median ~0.7). 0 fills every hole up to ``max_hole_fraction``.
+    notch_radius : int
+        With a score, bays of the boundary that a closing of this radius (pixels) would fill are
+        candidates too, filled under the same two rules as holes; 0 = holes only.
     boundary_sigma : float
         The silhouette's outermost pixel ring is kept only where the *unfiltered* normalised difference
         exceeds this (the median filter smears edges outwards by about a pixel); 0 disables.
+    grow_sigma : float
+        The pixel ring just outside the silhouette joins it where the *unfiltered* normalised difference
+        is at least this (thin parts the median filter and the opening ate); 0 disables.
+    refine_passes : int
+        0: one pass. 1: a second pass whose gain and noise estimates exclude the first pass's person
+        (holes filled, grown by 3 pixels).
     dilate_radius : int
         Final dilation (pixels). A visual hull is carved by any camera that misses a part, so a
         silhouette one pixel too large costs far less than one pixel too small.
@@ -87,6 +102,10 @@ class BackgroundSubtraction:
     close_radius: int = 1
     min_component_fraction: float = 0.05
     max_hole_fraction: float = 0.03
+    hole_sigma: float = 0.95
+    notch_radius: int = 0
+    refine_passes: int = 1
+    grow_sigma: float = 3.0
     dilate_radius: int = 0
     boundary_sigma: float = 2.0
 
@@ -95,12 +114,17 @@ def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
+def difference_score(
+    image: np.ndarray, plate: np.ndarray, params: BackgroundSubtraction, foreground: np.ndarray | None = None
+) -> np.ndarray:
     """Lighting-compensated, noise-normalised difference of one image against its plate.
 
     Parameters
     ----------
     image, plate : (H, W, 3) uint8 RGB
+    foreground : (H, W) bool, optional
+        Pixels known (from a first pass) to be the person or next to it: excluded from the gain and
+        noise estimates, which otherwise pick up person pixels that happen to resemble the background.
 
     Returns
     -------
@@ -123,12 +147,18 @@ def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSub
     gain = np.median(ratio.reshape(-1, 3), axis=0)  # global per-channel gain
     d0 = np.linalg.norm(img - gain * bg, axis=2)
     likely_bg = d0 < max(params.min_difference, float(np.percentile(d0, 50)) * 3.0)
-    # local gain: box-filter the ratio over likely-background pixels only (normalised convolution)
+    if foreground is not None:
+        likely_bg &= ~foreground
+    # local gain: least-squares gain over the likely-background pixels of a window,
+    # g = sum(w I B) / sum(w B^2) (normalised convolution). Unlike a mean of ratios I / B it is not
+    # thrown off by dark pixels, whose ratios are mostly noise.
     k = max(3, int(round(params.gain_window * min(img.shape[:2]))) | 1)
-    w = likely_bg.astype(np.float32)
-    num = cv2.boxFilter(np.clip(ratio, 0.25, 4.0) * w[..., None], -1, (k, k), normalize=False)
-    den = cv2.boxFilter(w, -1, (k, k), normalize=False)[..., None]
-    local = np.where(den > 1e-3, num / np.maximum(den, 1e-6), gain)
+    w = likely_bg.astype(np.float32)[..., None]
+    num = cv2.boxFilter(img * bg * w, -1, (k, k), normalize=False)
+    den = cv2.boxFilter(bg * bg * w, -1, (k, k), normalize=False)
+    min_den = 1e-3 * (0.05**2)  # about one background pixel of brightness >= 0.05 in the window
+    local = np.where(den > min_den, num / np.maximum(den, 1e-12), gain)
+    local = np.clip(local, 0.25, 4.0)
     diff = np.linalg.norm(img - local * bg, axis=2).astype(np.float32)
     # noise level as a function of plate brightness, from likely-background pixels
     lum = bg.mean(axis=2)
@@ -145,8 +175,12 @@ def difference_score(image: np.ndarray, plate: np.ndarray, params: BackgroundSub
     return diff / sigma[b]
 
 
-def clean_mask(mask: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
-    """Opening, closing, largest components, hole filling: (H, W) {0,1} uint8 -> same."""
+def clean_mask(mask: np.ndarray, params: BackgroundSubtraction, score: np.ndarray | None = None) -> np.ndarray:
+    """Opening, closing, largest components, hole filling: (H, W) {0,1} uint8 -> same.
+
+    ``score`` ((H, W) float, the :func:`difference_score`) lets hole filling tell clothing that resembles
+    the background (filled) from background enclosed by the body (kept), see ``hole_sigma``.
+    """
     m = mask.astype(np.uint8)
     if params.open_radius > 0:
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, _disk(params.open_radius))
@@ -167,15 +201,22 @@ def clean_mask(mask: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
         m = np.isin(lab, keep).astype(np.uint8)
     if params.dilate_radius > 0:
         m = cv2.dilate(m, _disk(params.dilate_radius))
-    filled = ndimage.binary_fill_holes(m)
-    holes = filled & ~m.astype(bool)
-    if params.max_hole_fraction < 1.0 and holes.any():
+    gaps = ndimage.binary_fill_holes(m) & ~m.astype(bool)  # holes: background enclosed by the mask
+    if score is not None and params.notch_radius > 0:
+        # notches: narrow bays a closing would fill (clothing eaten into from the boundary)
+        gaps |= (cv2.morphologyEx(m, cv2.MORPH_CLOSE, _disk(params.notch_radius)) > 0) & (m == 0)
+    if not gaps.any():
+        return m
+    lab, n = ndimage.label(gaps)
+    fill = np.arange(1, n + 1)
+    if params.max_hole_fraction < 1.0:
         # fill holes inside the person, but keep large background gaps (between the legs, arm loops)
-        lab, n = ndimage.label(holes)
-        sizes = np.bincount(lab.ravel())[1:]
-        small = np.flatnonzero(sizes <= params.max_hole_fraction * max(int(m.sum()), 1)) + 1
-        return (m.astype(bool) | np.isin(lab, small)).astype(np.uint8)
-    return filled.astype(np.uint8)
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+        fill = fill[sizes <= params.max_hole_fraction * max(int(m.sum()), 1)]
+    if score is not None and params.hole_sigma > 0 and fill.size:
+        med = np.asarray(ndimage.median(score, lab, fill), dtype=np.float64)
+        fill = fill[med >= params.hole_sigma]
+    return (m.astype(bool) | np.isin(lab, fill)).astype(np.uint8)
 
 
 def subtract_background(
@@ -209,14 +250,26 @@ def subtract_background(
     out = np.zeros(images.shape[:3], np.uint8)
     raw = replace(params, median_size=1, blur_sigma=0.0)
     ring = _disk(1)
+    grow = _disk(3)
     for i in range(len(images)):
         z = difference_score(images[i], plates[i], params)
-        m = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params)
+        person = None
+        if params.refine_passes > 0:
+            # first pass: where the person is (holes filled, grown), so that the second pass estimates
+            # lighting gain and noise on background only, not on clothing that resembles it
+            first = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params)
+            person = cv2.dilate(ndimage.binary_fill_holes(first).astype(np.uint8), grow) > 0
+            z = difference_score(images[i], plates[i], params, foreground=person)
+        m = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params, score=z)
         if params.boundary_sigma > 0 and params.median_size > 1:
             # the median filter smears edges by a pixel: re-decide the outer ring on unfiltered pixels
             edge = (m > 0) & (cv2.erode(m, ring) == 0)
-            z_raw = difference_score(images[i], plates[i], raw)
+            z_raw = difference_score(images[i], plates[i], raw, foreground=person)
             m = m & ~(edge & (z_raw < params.boundary_sigma))
+            if params.grow_sigma > 0:
+                # ... and add the ring just outside where the unfiltered pixel clearly differs
+                outside = (cv2.dilate(m, ring) > 0) & (m == 0)
+                m = m | (outside & (z_raw >= params.grow_sigma)).astype(np.uint8)
         out[i] = m
         if names is not None:
             log.debug("%s: foreground fraction %.3f", names[i], out[i].mean())

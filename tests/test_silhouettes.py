@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from humanrecon.silhouettes import BackgroundSubtraction, SilhouetteError, clean_mask, subtract_background
+from humanrecon.silhouettes import BackgroundSubtraction, SilhouetteError, clean_mask, difference_score, subtract_background
 
 
-def _scene(seed=0, H=160, W=120, gain=1.04, light_shift=0.03, noise=0.01):
-    """A textured plate, a relit noisy capture of it with a person-like blob whose colours resemble it."""
+def _scene(seed=0, H=160, W=120, gain=1.04, light_shift=0.03, noise=0.01, with_background=False):
+    """A textured plate, a relit noisy capture of it with a person-like blob whose colours resemble it
+    (and, ``with_background``, the capture without the person)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:H, 0:W]
     plate = 0.35 + 0.25 * np.sin(xx / 7.0)[..., None] * np.array([1.0, 0.6, 0.3]) + 0.15 * (yy / H)[..., None]
@@ -15,11 +16,14 @@ def _scene(seed=0, H=160, W=120, gain=1.04, light_shift=0.03, noise=0.01):
     person = ((xx - W / 2) / 18.0) ** 2 + ((yy - H / 2) / 55.0) ** 2 < 1.0
     person |= (np.abs(yy - 55) < 6) & (np.abs(xx - W / 2) < 40)  # arms
     body = np.where((yy // 8 % 2 == 0)[..., None], [0.75, 0.35, 0.3], [0.3, 0.3, 0.7])  # striped clothes
-    capture = plate * gain * (1 + light_shift * (xx / W - 0.5))[..., None]
-    capture = np.where(person[..., None], body, capture)
-    capture = capture + noise * rng.standard_normal(capture.shape)
+    empty = plate * gain * (1 + light_shift * (xx / W - 0.5))[..., None]
+    capture = np.where(person[..., None], body, empty)
+    sensor = noise * rng.standard_normal(capture.shape)
+    capture = capture + sensor
     plate_noisy = plate + noise * rng.standard_normal(plate.shape)
     to8 = lambda a: np.clip(a * 255, 0, 255).astype(np.uint8)  # noqa: E731
+    if with_background:
+        return to8(capture), to8(plate_noisy), person, to8(empty + sensor)
     return to8(capture), to8(plate_noisy), person
 
 
@@ -36,9 +40,10 @@ def test_relit_noisy_plate_gives_accurate_silhouette(gain):
 
 
 def test_no_holes_and_no_clutter():
-    img, plate, gt = _scene(seed=1)
-    # a patch inside the body identical to the plate (clothes colour == background) must not leave a hole
-    img[70:80, 55:65] = plate[70:80, 55:65]
+    img, plate, gt, empty = _scene(seed=1, with_background=True)
+    # a patch of clothing inside the body that resembles the background (a few grey levels off) must
+    # not leave a hole
+    img[70:80, 55:65] = np.clip(empty[70:80, 55:65].astype(int) + np.array([4, -4, 0]), 0, 255)
     # a few isolated noise spikes outside the person must not survive
     img[5, 5] = 255 - img[5, 5]
     img[150, 110] = 255 - img[150, 110]
@@ -74,3 +79,29 @@ def test_gap_between_legs_stays_open():
     assert out[80, 40] == 0  # 10 x 45 px gap = 11 % of the silhouette: background, not a hole
     m[30:34, 38:42] = 0  # a small hole in the torso is filled
     assert clean_mask(m, BackgroundSubtraction())[32, 40] == 1
+
+
+def test_background_enclosed_by_the_body_stays_open():
+    """Background seen through a loop of the body (between a raised arm and the head) matches the plate
+    to the noise: it is not a hole to fill, however small."""
+    img, plate, gt, empty = _scene(seed=2, with_background=True)
+    img[70:80, 55:65] = empty[70:80, 55:65]  # exactly what the camera sees of the empty studio there
+    mask = subtract_background(img[None], plate[None])[0].astype(bool)
+    assert mask[72:78, 57:63].mean() < 0.2
+    filled = subtract_background(img[None], plate[None], BackgroundSubtraction(hole_sigma=0.0))[0].astype(bool)
+    assert filled[70:80, 55:65].all()  # hole_sigma = 0: every small hole is filled
+
+
+def test_gain_estimate_ignores_the_person():
+    """Excluding the person from the lighting-gain estimate (the second pass) keeps a large body part
+    whose colour is the plate's, brightened a little, visibly different from the background."""
+    img, plate, gt, empty = _scene(seed=3, with_background=True)
+    img[60:100, 52:68] = np.clip(empty[60:100, 52:68].astype(int) + 8, 0, 255)
+    params = BackgroundSubtraction()
+    z_one = difference_score(img, plate, params)
+    z_two = difference_score(img, plate, params, foreground=gt)
+    patch = np.s_[62:98, 54:66]
+    assert np.median(z_two[patch]) > 1.5 * np.median(z_one[patch])
+    assert np.median(z_two[patch]) > params.low_sigma  # found by the hysteresis
+    bg = ~gt
+    assert abs(np.median(z_two[bg]) - np.median(z_one[bg])) < 0.1  # background unchanged

@@ -21,6 +21,7 @@ include: "rules/meshing.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
 include: "rules/curation.smk"
+include: "rules/training.smk"
 
 
 rule all:

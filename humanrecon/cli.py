@@ -9,6 +9,8 @@ Subcommands::
     humanrecon check-session PATH    validate a session folder (session.yaml, calibration, images)
     humanrecon summary CSV...        print the mean metrics of results/<session>/metrics.csv
     humanrecon curate OUT --session NAME=DIR   dataset release (HDF5 shards + manifest.json); --verify checks one
+    humanrecon train-segmenter SHARDS WORKDIR   train (or resume) the learned segmenter
+    humanrecon eval-segmenter WEIGHTS SHARDS    silhouette/part/joint metrics on held-out shards
     humanrecon version               print versions
 
 Errors in user input (bad session, missing file) print one clear line and exit with status 2.
@@ -130,6 +132,38 @@ def _cmd_curate(args) -> int:
     return 0
 
 
+def _train_config(args):
+    from dataclasses import replace
+
+    from humanrecon.segmenter.train import QUICK, TrainConfig
+
+    cfg = QUICK if args.quick else TrainConfig()
+    over = {k: getattr(args, k) for k in ("steps", "batch_size", "input_size", "seed") if getattr(args, k) is not None}
+    return replace(cfg, **over)
+
+
+def _cmd_train_segmenter(args) -> int:
+    from humanrecon.segmenter.train import train
+
+    print(train(args.shards, args.workdir, _train_config(args)))
+    return 0
+
+
+def _cmd_eval_segmenter(args) -> int:
+    from humanrecon.segmenter.infer import load_segmenter
+    from humanrecon.segmenter.data import load_crops
+    from humanrecon.segmenter.train import evaluate
+
+    model, size = load_segmenter(args.weights)
+    shards = sorted(Path(args.shards).glob("shard_*.h5")) if Path(args.shards).is_dir() else [Path(args.shards)]
+    metrics = evaluate(model, load_crops(shards, int(round(size * 1.25))), size)
+    text = json.dumps(metrics, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def _cmd_version(args) -> int:
     from humanrecon.provenance import package_versions
 
@@ -203,6 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--overwrite", action="store_true", help="replace an existing (unmodified) release")
     cu.add_argument("--verify", action="store_true", help="only check OUT against its manifest.json")
     cu.set_defaults(func=_cmd_curate)
+
+    t = sub.add_parser("train-segmenter", help="train (or resume) the learned segmenter on training shards")
+    t.add_argument("shards", type=Path, help="folder of shard_*.h5 (humanrecon synth shards)")
+    t.add_argument("workdir", type=Path, help="checkpoint.pt and train_log.jsonl go here")
+    t.add_argument("--quick", action="store_true", help="a few small steps (tests, smoke runs)")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--input-size", type=int)
+    t.add_argument("--seed", type=int)
+    t.set_defaults(func=_cmd_train_segmenter)
+
+    e = sub.add_parser("eval-segmenter", help="segmenter metrics on held-out shards (nominal person crops)")
+    e.add_argument("weights", type=Path)
+    e.add_argument("shards", type=Path, help="a shard file or a folder of shard_*.h5")
+    e.add_argument("--output", type=Path, help="also write the metrics JSON here")
+    e.set_defaults(func=_cmd_eval_segmenter)
 
     v = sub.add_parser("version", help="print package versions")
     v.set_defaults(func=_cmd_version)

@@ -97,3 +97,15 @@ def stage_config(key):
 def get_session_outputs(name):
     """What the DAG produces for one session: the metrics table and report figures."""
     return [f"results/{name}/metrics.csv", f"results/{name}/report/summary.png"]
+
+
+# ---- learned stages -------------------------------------------------------------------------------
+def segmenter_input(wildcards):
+    """The segmenter weights a segmentation job reads (segmentation.model), when its source uses them."""
+    seg = config.get("segmentation", {})
+    return [seg["model"]] if seg.get("source", "plates") in ("network", "both") and seg.get("model") else []
+
+
+def segmenter_gpus(wildcards):
+    """GPUs requested by a segmentation job: one when the learned segmenter runs (used when present)."""
+    return 1 if segmenter_input(wildcards) else 0

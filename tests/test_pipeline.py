@@ -193,6 +193,49 @@ def test_no_plates_and_no_segmenter_says_what_to_configure(session, stages, tmp_
     assert not (tmp_path / "seg.h5").exists()
 
 
+SHIPPED_SEGMENTER = ROOT / "models" / "segmenter" / "segmenter.pt"
+
+
+@pytest.mark.skipif(not SHIPPED_SEGMENTER.exists(), reason="no shipped segmenter weights")
+@pytest.mark.parametrize("source", ["network", "both"])
+def test_learned_segmenter_in_the_stage(session, stages, tmp_path, source):
+    """source network: silhouettes, parts and joints from the network, no plates needed; both: the
+    plate silhouettes, with a part label on every silhouette pixel and 2D joints."""
+    out = tmp_path / "seg.h5"
+    segment_chunk(session, stages / "calibration.h5", [0, 1], out, source=source, model=SHIPPED_SEGMENTER)
+    seg, attrs = read_h5(out, SEGMENTATION)
+    F, C, H, W = seg["masks"].shape
+    assert seg["parts"].shape == (F, C, H, W) and seg["joints2d"].shape == (F, C, 24, 3)
+    assert attrs["source"] == source and len(attrs["model_sha256"]) == 64
+    assert ((seg["parts"] > 0) == (seg["masks"] > 0)).all()  # a part on exactly the silhouette's pixels
+    plates, _ = read_h5(stages / "segmentation" / "c00000.h5", SEGMENTATION)
+    if source == "both":
+        assert (seg["masks"] == plates["masks"]).all()
+    from humanrecon.io.images import read_mask
+    from humanrecon.session import load_session
+
+    sess = load_session(session)
+    gt = np.stack([[read_mask(sess.gt_mask_path(str(c), f)) > 0 for c in seg["camera_names"]] for f in (0, 1)])
+    iou = (gt & (seg["masks"] > 0)).sum() / (gt | (seg["masks"] > 0)).sum()
+    assert iou > 0.8  # a 160-px test session: far smaller people than the model is made for
+    conf = seg["joints2d"][..., 2]
+    assert ((conf >= 0) & (conf <= 1)).all()
+    inside = (seg["joints2d"][..., 0] >= 0) & (seg["joints2d"][..., 0] < W) & (seg["joints2d"][..., 1] >= 0) & (seg["joints2d"][..., 1] < H)
+    assert inside.mean() > 0.9
+
+
+def test_learned_segmenter_bad_weights_are_named(session, stages, tmp_path):
+    from humanrecon.segmenter.infer import SegmenterWeightsError
+
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SegmenterWeightsError, match="weights.pt: not a humanrecon segmenter"):
+        segment_chunk(session, stages / "calibration.h5", [0], tmp_path / "seg.h5", source="network", model=bad)
+    with pytest.raises(SegmenterWeightsError, match="missing.pt not found"):
+        segment_chunk(session, stages / "calibration.h5", [0], tmp_path / "seg.h5", source="both", model=tmp_path / "missing.pt")
+    assert not (tmp_path / "seg.h5").exists()
+
+
 def test_readers_reject_wrong_kind_and_version(stages, tmp_path):
     with pytest.raises(SchemaError, match="file kind is 'calibration', expected 'segmentation'"):
         read_h5(stages / "calibration.h5", SEGMENTATION)

@@ -312,14 +312,18 @@ CALIBRATION = FileSchema(
 #: learned segmenter, 12-part maps and 2D joints).
 SEGMENTATION = FileSchema(
     kind="segmentation",
-    version=1,
-    description="Silhouettes per frame and camera (0 background, 1 person).",
+    version=2,
+    description=(
+        "Silhouettes per frame and camera (0 background, 1 person); with the learned segmenter (attrs "
+        "source network|both, model, model_sha256) also 12-part maps and 2D joints. v2: parts and joints2d "
+        "written by the segmenter, joints2d confidence in [0, 1]."
+    ),
     datasets=(
         DatasetSpec("frames", ("F",), "int64", "-", "-", "frame numbers of this chunk"),
         DatasetSpec("camera_names", ("C",), "str", "-", "-", "camera names, session order"),
         DatasetSpec("masks", ("F", "C", "H", "W"), "uint8", "{0,1}", "pixels", "silhouettes", compress=True),
-        DatasetSpec("parts", ("F", "C", "H", "W"), "uint8", "part id", "pixels", "12-part maps", compress=True, optional=True),
-        DatasetSpec("joints2d", ("F", "C", "24", "3"), "float32", "pixels", "pixels", "u, v, confidence", optional=True),
+        DatasetSpec("parts", ("F", "C", "H", "W"), "uint8", "part id", "pixels", "12-part maps (0 background, ids of skeleton.PART_NAMES + 1)", compress=True, optional=True),
+        DatasetSpec("joints2d", ("F", "C", "24", "3"), "float32", "pixels", "pixels", "SMPL joints u, v (distorted image) and confidence in [0, 1]", optional=True),
     ),
 )
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,47 +29,84 @@ def segment_chunk(
     output: str | os.PathLike,
     source: str = "plates",
     plates: dict | None = None,
+    model: str | os.PathLike | None = None,
+    batch_size: int = 32,
     config: dict | None = None,
 ) -> None:
-    """Silhouettes of ``frames`` for every camera of the session.
+    """Silhouettes (and, with the learned segmenter, 12-part maps and 2D joints) of ``frames``.
 
     Parameters
     ----------
     source : {"plates", "network", "both"}
-        ``plates``: background-plate subtraction (:mod:`humanrecon.silhouettes`). ``network`` and ``both``
-        use the learned segmenter (config ``segmentation.model``).
+        ``plates``: background-plate subtraction (:mod:`humanrecon.silhouettes`) only. ``network``: the
+        learned segmenter gives silhouettes, parts and joints (no plates needed; a first whole-image pass
+        finds the person). ``both``: plates give the silhouettes and the person box, the network parts
+        and joints.
     plates : dict
         :class:`BackgroundSubtraction` parameters (config ``segmentation.plates``).
+    model : path
+        Segmenter weights (config ``segmentation.model``), for ``network`` and ``both``.
+    batch_size : int
+        Images per network batch.
     """
     if source not in SOURCES:
         raise SilhouetteError(f"segmentation.source must be one of {SOURCES}, got {source!r}")
     session = load_session(session_path)
     rig = read_calibration(calibration)
-    if source in ("network", "both"):
+    learned = source in ("network", "both")
+    if learned and not model:
         raise SilhouetteError(
             f"session {session.name!r}: segmentation.source is {source!r} but no trained segmenter is configured "
-            "(segmentation.model); use segmentation.source: plates with background plates"
+            "(set segmentation.model to the weights, e.g. models/segmenter/segmenter.pt), or use "
+            "segmentation.source: plates with background plates"
         )
-    if session.background_template is None:
+    if source in ("plates", "both") and session.background_template is None:
         raise SilhouetteError(
             f"session {session.name!r} ({session.yaml_path}): no background plates ('backgrounds' in session.yaml) "
-            "and no learned segmenter: add empty-studio plates to the session, or configure "
-            "segmentation.source: network with a trained segmenter (segmentation.model)"
+            f"for segmentation.source: {source}: add empty-studio plates to the session, or use "
+            "segmentation.source: network with the trained segmenter (segmentation.model)"
         )
+    net = size = None
+    attrs = {"session": session.name, "source": source}
+    if learned:
+        from humanrecon.segmenter.crops import CropError, person_box
+        from humanrecon.segmenter.infer import load_segmenter, segment_images
+
+        net, size = load_segmenter(model)
+        attrs["model"] = str(model)
+        attrs["model_sha256"] = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     params = BackgroundSubtraction(**(plates or {}))
+    if source != "network":
+        attrs["params"] = repr(params)
     names = list(rig.names)
-    W, H = rig.cameras[0].width, rig.cameras[0].height
-    plate_imgs = np.stack([read_image(session.background_path(c), expect_size=(cam.width, cam.height)) for c, cam in zip(names, rig, strict=True)])
     if len({(c.width, c.height) for c in rig}) != 1:
         raise SilhouetteError(f"session {session.name!r}: cameras have different image sizes; not supported yet")
-    shapes = {"frames": (len(frames),), "camera_names": (len(names),), "masks": (len(frames), len(names), H, W)}
-    attrs = {"session": session.name, "source": source, "params": repr(params)}
+    W, H = rig.cameras[0].width, rig.cameras[0].height
+    plate_imgs = None
+    if source != "network":
+        plate_imgs = np.stack([read_image(session.background_path(c), expect_size=(cam.width, cam.height)) for c, cam in zip(names, rig, strict=True)])
+    F, C = len(frames), len(names)
+    shapes = {"frames": (F,), "camera_names": (C,), "masks": (F, C, H, W)}
+    if learned:
+        shapes.update({"parts": (F, C, H, W), "joints2d": (F, C, 24, 3)})
     with h5_writer(output, SEGMENTATION, shapes, attrs=attrs, provenance_record=provenance(config or {})) as f:
         f["frames"][:] = np.asarray(frames, dtype=np.int64)
         f["camera_names"][:] = names
         for i, frame in enumerate(frames):
             t0 = time.perf_counter()
             imgs = np.stack([read_image(session.image_path(c, frame), expect_size=(W, H)) for c in names])
-            masks = subtract_background(imgs, plate_imgs, params, names=[f"camera {c} frame {frame}" for c in names])
+            labels = [f"camera {c} frame {frame}" for c in names]
+            masks = None
+            if plate_imgs is not None:
+                masks = subtract_background(imgs, plate_imgs, params, names=labels)
+            if learned:
+                try:
+                    boxes = None if masks is None else [person_box(m, name=n) for m, n in zip(masks, labels, strict=True)]
+                    seg = segment_images(net, size, imgs, boxes=boxes, batch_size=batch_size, names=labels, masks=masks)
+                except CropError as exc:
+                    raise SilhouetteError(f"session {session.name!r}: {exc}") from None
+                masks = seg.masks
+                f["parts"][i] = seg.parts
+                f["joints2d"][i] = seg.joints2d
             f["masks"][i] = masks
-            log.info("frame %d (%d/%d): %d silhouettes in %.2f s", frame, i + 1, len(frames), len(names), time.perf_counter() - t0)
+            log.info("frame %d (%d/%d): %d cameras (%s) in %.2f s", frame, i + 1, F, C, source, time.perf_counter() - t0)

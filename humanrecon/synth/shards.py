@@ -54,6 +54,12 @@ class ShardConfig:
     samples_per_subject: int = 4
     perturb_deg: float = 12.0
 
+    @staticmethod
+    def from_dict(d: dict) -> ShardConfig:
+        """From config ``training.datasets.<name>``: seed, shards, samples, cameras, size (and any field)."""
+        alias = {"shards": "num_shards", "samples": "samples_per_shard", "cameras": "num_cameras", "size": "image_size"}
+        return ShardConfig(**{alias.get(k, k): v for k, v in d.items()})
+
 
 def _shard_rng(seed: int, k: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, k]))
@@ -157,3 +163,22 @@ def _same_config(path: Path, config_hash: str) -> bool:
             return f.attrs.get("config_hash") == config_hash
     except OSError:
         return False
+
+
+def write_training_set(
+    out_dir: str | os.PathLike,
+    config: ShardConfig,
+    body_model_path: str | os.PathLike = "resources/body_models",
+    anny_cache_dir: str | os.PathLike | None = None,
+) -> Path:
+    """A complete training set at ``out_dir``, built in ``<out_dir>.partial`` (resumable: finished shards
+    are kept across restarts) and renamed into place when every shard is written."""
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    write_shards(partial, config, body_model_path, anny_cache_dir)
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    return out_dir

@@ -1,0 +1,164 @@
+"""The learned segmenter: a small encoder-decoder (U-Net family) with three heads, in plain torch.
+
+Input: a person crop, ``(B, 3, S, S)`` float RGB in [0, 1] (``S = 256`` for the shipped model; any
+multiple of 32 works). Outputs (:class:`SegmenterOutput`), all in the crop's pixel frame (pixel centres
+at integer coordinates, :mod:`humanrecon.conventions`):
+
+* ``fg_logits`` ``(B, 1, S, S)``: person vs background;
+* ``part_logits`` ``(B, 13, S, S)``: background + the 12 parts of :data:`humanrecon.bodymodel.skeleton.PART_NAMES`
+  (class ``k`` is part id ``k``);
+* ``heatmaps`` ``(B, 24, S/4, S/4)``: one logit map per SMPL joint; ``joints`` ``(B, 24, 2)`` are their
+  soft-argmax (expected position under the spatial softmax, sub-pixel) in crop pixels and ``confidence``
+  ``(B, 24)`` the softmax mass within two heatmap cells of the peak (1 = certain, ~0 = flat).
+
+Architecture: stride-2 stem, four stride-2 encoder stages (widths ``(16, 24, 48, 80, 128)``) with a
+global-context term at 1/32 (mean-pooled features added back), and a decoder that upsamples and fuses
+the skip connections (one conv each) back to 1/4 resolution, where the joint head lives, and 1/2, where
+the segmentation head lives (its logits upsampled x2, bilinear). BatchNorm statistics are frozen in ``eval()`` mode, as usual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from humanrecon.bodymodel.skeleton import NUM_JOINTS, NUM_PARTS
+
+#: Classes of the part head: background (0) and the 12 parts (1..12).
+NUM_PART_CLASSES = NUM_PARTS + 1
+#: Input side length of the shipped model, pixels.
+INPUT_SIZE = 256
+#: Side lengths must be multiples of this (five stride-2 stages).
+SIZE_MULTIPLE = 32
+#: Input pixels per heatmap cell (the joint head works at quarter resolution).
+HEATMAP_STRIDE = 4
+
+
+class SegmenterInputError(ValueError):
+    """The network was given an input of the wrong shape, type or range; the message says which."""
+
+
+def _cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _Up(nn.Module):
+    """Upsample x2 (bilinear), concatenate the skip, one 3x3 conv-BN-ReLU."""
+
+    def __init__(self, cin: int, cskip: int, cout: int):
+        super().__init__()
+        self.conv = _cbr(cin + cskip, cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+@dataclass
+class SegmenterOutput:
+    fg_logits: torch.Tensor  # (B, 1, S, S)
+    part_logits: torch.Tensor  # (B, 13, S, S)
+    heatmaps: torch.Tensor  # (B, 24, S/4, S/4)
+    joints: torch.Tensor  # (B, 24, 2) crop pixels (u, v)
+    confidence: torch.Tensor  # (B, 24) in [0, 1]
+
+
+def soft_argmax(heatmaps: torch.Tensor, stride: int = HEATMAP_STRIDE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expected pixel position and peak confidence of each heatmap.
+
+    Parameters
+    ----------
+    heatmaps : (B, J, h, w) logits; cell ``(i, j)`` covers input pixels ``[stride*j, stride*(j+1))`` in u.
+
+    Returns
+    -------
+    joints : (B, J, 2) float, input pixels (u, v), pixel centres at integers: cell ``j`` is centred at
+        ``stride * j + (stride - 1) / 2``.
+    confidence : (B, J) softmax mass within two cells (Chebyshev) of the most likely cell.
+    """
+    B, J, h, w = heatmaps.shape
+    p = torch.softmax(heatmaps.reshape(B, J, h * w).float(), dim=-1).reshape(B, J, h, w)
+    off = (stride - 1) / 2.0
+    us = torch.arange(w, dtype=p.dtype, device=p.device) * stride + off
+    vs = torch.arange(h, dtype=p.dtype, device=p.device) * stride + off
+    u = (p.sum(dim=2) * us).sum(dim=-1)
+    v = (p.sum(dim=3) * vs).sum(dim=-1)
+    pooled = F.avg_pool2d(p, 5, stride=1, padding=2, count_include_pad=True) * 25.0
+    conf = pooled.reshape(B, J, -1).amax(dim=-1).clamp(0.0, 1.0)
+    return torch.stack([u, v], dim=-1), conf
+
+
+class SegmenterNet(nn.Module):
+    """Silhouette, 12-part and 24-joint network (see the module docstring).
+
+    Parameters
+    ----------
+    widths : tuple of 5 ints
+        Channels of the stem and the four encoder stages.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int, int] = (16, 24, 48, 80, 128)):
+        super().__init__()
+        w0, w1, w2, w3, w4 = widths
+        self.widths = tuple(widths)
+        self.stem = nn.Sequential(_cbr(3, w0, 2), _cbr(w0, w0))  # 1/2
+        self.enc1 = nn.Sequential(_cbr(w0, w1, 2), _cbr(w1, w1))  # 1/4
+        self.enc2 = nn.Sequential(_cbr(w1, w2, 2), _cbr(w2, w2))  # 1/8
+        self.enc3 = nn.Sequential(_cbr(w2, w3, 2), _cbr(w3, w3))  # 1/16
+        self.enc4 = nn.Sequential(_cbr(w3, w4, 2), _cbr(w4, w4))  # 1/32
+        self.context = nn.Sequential(nn.Linear(w4, w4), nn.ReLU(inplace=True))
+        self.dec3 = _Up(w4, w3, w3)
+        self.dec2 = _Up(w3, w2, w2)
+        self.dec1 = _Up(w2, w1, w1)
+        self.dec0 = _Up(w1, w0, w0)
+        self.seg_head = nn.Conv2d(w0, 1 + NUM_PART_CLASSES, 1)
+        self.joint_head = nn.Sequential(_cbr(w1, w1), nn.Conv2d(w1, NUM_JOINTS, 1))
+        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
+
+    @staticmethod
+    def check_input(x: torch.Tensor) -> None:
+        """Raise :class:`SegmenterInputError` unless ``x`` is ``(B, 3, S, S)`` float, ``S % 32 == 0``."""
+        if not isinstance(x, torch.Tensor):
+            raise SegmenterInputError(f"segmenter input must be a torch.Tensor, got {type(x).__name__}")
+        if x.ndim != 4:
+            raise SegmenterInputError(f"segmenter input must be (B, 3, H, W), got shape {tuple(x.shape)}")
+        if x.shape[1] != 3:
+            raise SegmenterInputError(
+                f"segmenter input must have 3 channels (RGB), got {x.shape[1]} (shape {tuple(x.shape)}); "
+                "convert grey or RGBA images to RGB first"
+            )
+        H, W = x.shape[-2:]
+        if H != W or H % SIZE_MULTIPLE or H < SIZE_MULTIPLE:
+            raise SegmenterInputError(
+                f"segmenter input must be square with a side that is a multiple of {SIZE_MULTIPLE} "
+                f"(the shipped model expects {INPUT_SIZE}x{INPUT_SIZE}), got {W}x{H}; crop and resize the "
+                "person first (humanrecon.segmenter.crops)"
+            )
+        if not torch.is_floating_point(x):
+            raise SegmenterInputError(f"segmenter input must be float RGB in [0, 1], got dtype {x.dtype}")
+
+    def forward(self, x: torch.Tensor) -> SegmenterOutput:
+        self.check_input(x)
+        x = (x - self.mean) / self.std
+        s0 = self.stem(x)
+        s1 = self.enc1(s0)
+        s2 = self.enc2(s1)
+        s3 = self.enc3(s2)
+        s4 = self.enc4(s3)
+        s4 = s4 + self.context(s4.mean(dim=(2, 3)))[:, :, None, None]
+        d = self.dec3(s4, s3)
+        d = self.dec2(d, s2)
+        d1 = self.dec1(d, s1)  # 1/4 resolution: joints
+        d0 = self.dec0(d1, s0)  # 1/2 resolution: segmentation
+        seg = F.interpolate(self.seg_head(d0), scale_factor=2, mode="bilinear", align_corners=False)
+        heat = self.joint_head(d1)
+        joints, conf = soft_argmax(heat, HEATMAP_STRIDE)
+        return SegmenterOutput(seg[:, :1], seg[:, 1:], heat, joints, conf)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,51 @@
+# Training of the learned stages: synthetic training sets (humanrecon.synth.shards) and the segmenter
+# (humanrecon.segmenter.train). Not part of `rule all`: the DAG uses the shipped weights
+# (segmentation.model); `snakemake models/segmenter/trained/segmenter.pt` retrains them (docs/segmenter.md).
+
+
+rule training_set:
+    input:
+        body_model=body_model_input(),
+    output:
+        shards=directory("data/training/{dataset}"),
+    params:
+        settings=lambda w: config["training"]["datasets"][w.dataset],
+        body_model=config["body_model"]["path"],
+        cache_dir=f"{CACHE_DIR}/anny",
+    log:
+        "logs/training_set/{dataset}.log",
+    benchmark:
+        "benchmarks/results/training_set/{dataset}.tsv"
+    conda:
+        "../envs/synth.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    script:
+        "../workflow_scripts/training_set.py"
+
+
+rule train_segmenter:
+    input:
+        train=lambda w: f"data/training/{config['training']['segmenter']['train']}",
+        test=lambda w: f"data/training/{config['training']['segmenter']['test']}",
+    output:
+        weights="models/segmenter/trained/segmenter.pt",
+        card="models/segmenter/trained/segmenter.pt.json",
+    params:
+        settings=config.get("training", {}).get("segmenter", {}),
+        workdir="work/segmenter",
+    log:
+        "logs/train_segmenter.log",
+    benchmark:
+        "benchmarks/results/train_segmenter.tsv"
+    conda:
+        "../envs/learning.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=1440,
+        gpu=1,
+    script:
+        "../workflow_scripts/train_segmenter.py"

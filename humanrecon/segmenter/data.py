@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from humanrecon.bodymodel.skeleton import JOINT_NAMES, PART_NAMES
+from humanrecon.bodymodel.skeleton import MIRROR, PART_MIRROR
 from humanrecon.io.hdf5 import TRAINING_SHARD, read_h5
 from humanrecon.segmenter import crops
 
@@ -33,19 +33,10 @@ log = logging.getLogger(__name__)
 CONTEXT = 1.25
 
 
-def _swap_table(names: tuple[str, ...]) -> np.ndarray:
-    out = np.arange(len(names))
-    for i, n in enumerate(names):
-        for a, b in (("left_", "right_"), ("right_", "left_")):
-            if n.startswith(a):
-                out[i] = names.index(b + n[len(a):])
-    return out
-
-
 #: Joint index permutation under a horizontal flip.
-JOINT_FLIP = _swap_table(JOINT_NAMES)
+JOINT_FLIP = np.asarray(MIRROR)
 #: Part-class permutation under a horizontal flip (class 0 background, class k part id k).
-PART_FLIP = np.concatenate([[0], _swap_table(PART_NAMES) + 1])
+PART_FLIP = np.asarray(PART_MIRROR)
 
 
 @dataclass

@@ -34,3 +34,21 @@ def test_shards_are_valid_deterministic_and_resume(tmp_path, body_model_dir):
     for k in again:
         np.testing.assert_array_equal(again[k], other[k])
     assert digest  # same content regenerated (bytes may differ only in HDF5 metadata)
+
+
+def test_training_set_appears_only_when_complete_and_prefix_samples_match(tmp_path, body_model_dir):
+    """write_training_set builds in <name>.partial and renames when done; a shard with fewer samples holds
+    the same first samples (what the segmenter's model card check relies on)."""
+    from dataclasses import replace
+
+    from humanrecon.synth.shards import write_training_set
+
+    out = write_training_set(tmp_path / "train", CFG, body_model_path=body_model_dir)
+    assert out == tmp_path / "train" and not (tmp_path / "train.partial").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["shard_00000.h5", "shard_00001.h5"]
+    assert ShardConfig.from_dict({"seed": 5, "shards": 2, "samples": 2, "cameras": 2, "size": 64, "samples_per_subject": 2}) == CFG
+    full, _ = read_h5(out / "shard_00000.h5", TRAINING_SHARD)
+    one = write_shards(tmp_path / "one", replace(CFG, num_shards=1, samples_per_shard=1), body_model_path=body_model_dir)[0]
+    prefix, _ = read_h5(one, TRAINING_SHARD)
+    for k in ("rgb", "mask", "parts", "joints2d", "betas", "body_pose"):
+        np.testing.assert_array_equal(prefix[k][0], full[k][0])

@@ -3,7 +3,9 @@
 Per chunk ``metrics/<chunk>.json`` holds one record per frame; ``metrics.csv`` is the session table (one
 row per frame plus a ``mean`` row). Columns (docs/metrics.md): ``p2s_cm``, ``chamfer_l2_cm2``,
 ``chamfer_seed_cm2``, ``accuracy_cm``, ``completeness_cm``, ``iou`` (volumetric, winding numbers) and
-``silhouette_iou`` (segmentation masks vs GT masks). A metric whose ground truth is absent is left empty.
+``silhouette_iou`` (segmentation masks vs GT masks), and with the learned segmenter ``part_miou`` (mean IoU
+of the 12 parts over the frame's cameras) and ``joint2d_px`` (mean 2D joint error, image pixels). A
+metric whose ground truth (or prediction) is absent is left empty.
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ import trimesh
 
 from humanrecon.io.atomic import atomic_write_text
 from humanrecon.io.hdf5 import SEGMENTATION, read_h5
-from humanrecon.io.images import read_mask
+from humanrecon.bodymodel.skeleton import NUM_PARTS
+from humanrecon.io.images import read_label_map, read_mask
 from humanrecon.metrics import silhouette_iou, surface_metrics
+from humanrecon.segmenter.metrics import iou_f1
 from humanrecon.session import load_session
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("frame", "p2s_cm", "chamfer_l2_cm2", "chamfer_seed_cm2", "accuracy_cm", "completeness_cm", "iou", "silhouette_iou")
+COLUMNS = (
+    "frame", "p2s_cm", "chamfer_l2_cm2", "chamfer_seed_cm2", "accuracy_cm", "completeness_cm", "iou", "silhouette_iou",
+    "part_miou", "joint2d_px",
+)  # fmt: skip
 
 
 def _load_mesh(path: Path) -> trimesh.Trimesh:
@@ -64,6 +71,16 @@ def evaluate_chunk(
         if session.gt_mask_template is not None:
             gt = np.stack([read_mask(session.gt_mask_path(c, frame), expect_size=seg["masks"].shape[-1:-3:-1]) for c in cams])
             rec["silhouette_iou"] = float(silhouette_iou(seg["masks"][i], gt))
+        if "parts" in seg and session.gt_part_template is not None:
+            gt = np.stack([read_label_map(session.gt_part_path(c, frame), expect_size=seg["parts"].shape[-1:-3:-1]) for c in cams])
+            iou, _ = iou_f1(seg["parts"][i], gt, NUM_PARTS + 1)
+            rec["part_miou"] = float(np.nanmean(iou[1:]))
+        smpl = session.gt_smpl_path(frame)
+        if "joints2d" in seg and smpl is not None and smpl.exists():
+            with np.load(smpl) as z:
+                gt_cams = [str(c) for c in z["camera_names"]]
+                gt2d = z["joints2d"][[gt_cams.index(c) for c in cams]]  # (C, 24, 2) distorted pixels
+            rec["joint2d_px"] = float(np.linalg.norm(seg["joints2d"][i][..., :2] - gt2d, axis=-1).mean())
         records.append(rec)
         log.info("frame %d: %s (%.1f s)", frame, {k: round(v, 4) for k, v in rec.items() if k != "frame"}, time.perf_counter() - t0)
     atomic_write_text(output, json.dumps(records, indent=2, sort_keys=True) + "\n")

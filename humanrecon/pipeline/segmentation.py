@@ -92,21 +92,31 @@ def segment_chunk(
     with h5_writer(output, SEGMENTATION, shapes, attrs=attrs, provenance_record=provenance(config or {})) as f:
         f["frames"][:] = np.asarray(frames, dtype=np.int64)
         f["camera_names"][:] = names
+        all_imgs, all_masks = [], []
         for i, frame in enumerate(frames):
             t0 = time.perf_counter()
             imgs = np.stack([read_image(session.image_path(c, frame), expect_size=(W, H)) for c in names])
-            labels = [f"camera {c} frame {frame}" for c in names]
             masks = None
             if plate_imgs is not None:
-                masks = subtract_background(imgs, plate_imgs, params, names=labels)
+                masks = subtract_background(imgs, plate_imgs, params, names=[f"camera {c} frame {frame}" for c in names])
+                f["masks"][i] = masks
+                log.info("frame %d (%d/%d): %d plate silhouettes in %.2f s", frame, i + 1, F, C, time.perf_counter() - t0)
             if learned:
-                try:
-                    boxes = None if masks is None else [person_box(m, name=n) for m, n in zip(masks, labels, strict=True)]
-                    seg = segment_images(net, size, imgs, boxes=boxes, batch_size=batch_size, names=labels, masks=masks)
-                except CropError as exc:
-                    raise SilhouetteError(f"session {session.name!r}: {exc}") from None
-                masks = seg.masks
-                f["parts"][i] = seg.parts
-                f["joints2d"][i] = seg.joints2d
-            f["masks"][i] = masks
-            log.info("frame %d (%d/%d): %d cameras (%s) in %.2f s", frame, i + 1, F, C, source, time.perf_counter() - t0)
+                all_imgs.append(imgs)
+                all_masks.append(masks)
+        if learned:
+            # one batched pass over every camera of every frame of the chunk
+            t0 = time.perf_counter()
+            labels = [f"camera {c} frame {frame}" for frame in frames for c in names]
+            imgs = np.concatenate(all_imgs)
+            masks = None if source == "network" else np.concatenate(all_masks)
+            try:
+                boxes = None if masks is None else [person_box(m, name=n) for m, n in zip(masks, labels, strict=True)]
+                seg = segment_images(net, size, imgs, boxes=boxes, batch_size=batch_size, names=labels, masks=masks)
+            except CropError as exc:
+                raise SilhouetteError(f"session {session.name!r}: {exc}") from None
+            f["masks"][:] = seg.masks.reshape(F, C, H, W)
+            f["parts"][:] = seg.parts.reshape(F, C, H, W)
+            f["joints2d"][:] = seg.joints2d.reshape(F, C, 24, 3)
+            dt = time.perf_counter() - t0
+            log.info("segmenter (%s): %d images in %.2f s (%.1f images/s)", source, F * C, dt, F * C / max(dt, 1e-9))

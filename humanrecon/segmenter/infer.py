@@ -109,27 +109,24 @@ def segment_images(
     if boxes is None:
         boxes = _whole_image_boxes(model, images, size, batch_size, names)
     mats = [crops.crop_matrix(*b, size) for b in boxes]
-    cr = np.stack([crops.warp(images[i], mats[i], size) for i in range(N)])
-    fg, pl, jt, cf = _run(model, cr, batch_size)
     given = masks
     masks = np.zeros((N, H, W), np.uint8)
     parts = np.zeros((N, H, W), np.uint8)
     joints = np.zeros((N, 24, 3), np.float32)
-    for i in range(N):
-        M = mats[i]
-        # probabilities and logits back to the image (bilinear), decided there: sub-crop-pixel boundaries
-        if given is None:
-            masks[i] = crops.unwarp(fg[i].astype(np.float32), M, W, H) > 0.5
-        else:
-            masks[i] = given[i] > 0
-        logits = np.stack([crops.unwarp(np.ascontiguousarray(pl[i, k]), M, W, H) for k in range(pl.shape[1])])
-        lab = logits[1:].argmax(axis=0).astype(np.uint8) + 1
-        parts[i] = np.where(masks[i] > 0, lab, 0)
-        joints[i, :, :2] = crops.to_image(jt[i].astype(np.float64), M)
-        joints[i, :, 2] = cf[i]
+    for s in range(0, N, batch_size):  # crop, run and map back one batch at a time (bounded memory)
+        idx = range(s, min(s + batch_size, N))
+        cr = np.stack([crops.warp(images[i], mats[i], size) for i in idx])
+        fg, pl, jt, cf = _run(model, cr, batch_size)
+        for k, i in enumerate(idx):
+            M = mats[i]
+            # probabilities and logits back to the image (bilinear), decided there: sub-crop-pixel boundaries
+            if given is None:
+                masks[i] = crops.unwarp(fg[k].astype(np.float32), M, W, H) > 0.5
+            else:
+                masks[i] = given[i] > 0
+            logits = np.stack([crops.unwarp(np.ascontiguousarray(pl[k, c]), M, W, H) for c in range(1, pl.shape[1])])
+            parts[i] = np.where(masks[i] > 0, logits.argmax(axis=0).astype(np.uint8) + 1, 0)
+            joints[i, :, :2] = crops.to_image(jt[k].astype(np.float64), M)
+            joints[i, :, 2] = cf[k]
     return Segmentation(masks, parts, joints)
 
-
-def box_from_mask(mask: np.ndarray, name: str) -> tuple[float, float, float]:
-    """The person crop of a (plate) silhouette."""
-    return crops.person_box(mask, name=name)

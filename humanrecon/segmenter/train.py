@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
 from humanrecon.provenance import config_hash, provenance
 from humanrecon.segmenter.data import AugmentConfig, CropSet, load_crops, make_batch
+from humanrecon.segmenter.metrics import iou_f1
 from humanrecon.segmenter.network import HEATMAP_STRIDE, NUM_PART_CLASSES, SegmenterNet
 
 log = logging.getLogger(__name__)
@@ -163,18 +164,6 @@ def export_weights(checkpoint: str | Path, output: str | Path, card: dict) -> No
     card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
             "config_hash": config_hash(state["config"]), "num_part_classes": NUM_PART_CLASSES}  # fmt: skip
     atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def iou_f1(pred: np.ndarray, gt: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class IoU and F1 over all pixels ((N, H, W) int labels); classes absent from both are NaN."""
-    cm = np.bincount(gt.reshape(-1).astype(np.int64) * classes + pred.reshape(-1), minlength=classes * classes).reshape(classes, classes)
-    tp = np.diag(cm).astype(np.float64)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = tp / (tp + fp + fn)
-        f1 = 2 * tp / (2 * tp + fp + fn)
-    return iou, f1
 
 
 def evaluate(model: SegmenterNet, data: CropSet, input_size: int, batch_size: int = 32) -> dict:

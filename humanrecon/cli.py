@@ -138,7 +138,9 @@ def _train_config(args):
     from humanrecon.segmenter.train import QUICK, TrainConfig
 
     cfg = QUICK if args.quick else TrainConfig()
-    over = {k: getattr(args, k) for k in ("steps", "batch_size", "input_size", "seed") if getattr(args, k) is not None}
+    over = {k: getattr(args, k) for k in ("steps", "batch_size", "input_size", "seed", "widths") if getattr(args, k) is not None}
+    if "widths" in over:
+        over["widths"] = tuple(over["widths"])
     return replace(cfg, **over)
 
 
@@ -246,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--input-size", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument("--widths", type=int, nargs=5, help="channels of the stem and the four encoder stages")
     t.set_defaults(func=_cmd_train_segmenter)
 
     e = sub.add_parser("eval-segmenter", help="segmenter metrics on held-out shards (nominal person crops)")

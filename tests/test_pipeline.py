@@ -217,7 +217,10 @@ def test_learned_segmenter_in_the_stage(session, stages, tmp_path, source):
     sess = load_session(session)
     gt = np.stack([[read_mask(sess.gt_mask_path(str(c), f)) > 0 for c in seg["camera_names"]] for f in (0, 1)])
     iou = (gt & (seg["masks"] > 0)).sum() / (gt | (seg["masks"] > 0)).sum()
-    assert iou > 0.8  # a 160-px test session: far smaller people than the model is made for
+    # the wiring (person found, crops mapped back to the right pixels), not the model's quality, which
+    # tests/test_segmenter.py and the model card measure: a 160-px session has far smaller people than
+    # the model is made for, and a misplaced crop would give an IoU near 0
+    assert iou > 0.6
     conf = seg["joints2d"][..., 2]
     assert ((conf >= 0) & (conf <= 1)).all()
     inside = (seg["joints2d"][..., 0] >= 0) & (seg["joints2d"][..., 0] < W) & (seg["joints2d"][..., 1] >= 0) & (seg["joints2d"][..., 1] < H)

@@ -15,7 +15,7 @@ segment_chunk(
     output=snakemake.output[0],  # noqa: F821
     source=snakemake.params.source,  # noqa: F821
     plates=snakemake.params.plates,  # noqa: F821
-    model=snakemake.input.model or None,  # noqa: F821
+    model=next(iter(snakemake.input.model), None),  # noqa: F821 - [] when source is plates
     batch_size=snakemake.params.batch_size,  # noqa: F821
     config=snakemake.params.config,  # noqa: F821
 )

@@ -49,6 +49,7 @@ class TrainConfig:
     joint_l1_weight: float = 0.1
     checkpoint_every: int = 50
     threads: int = 2
+    widths: tuple[int, int, int, int, int] = (16, 24, 48, 80, 128)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -57,6 +58,8 @@ class TrainConfig:
         """From config ``training.segmenter`` (keys ``train``/``test`` name datasets and are ignored here)."""
         d = {k: v for k, v in (d or {}).items() if k not in ("train", "test")}
         aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augment", {}).items()})
+        if "widths" in d:
+            d["widths"] = tuple(d["widths"])
         return TrainConfig(**d, augment=aug)
 
 
@@ -102,7 +105,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
     ckpt = workdir / "checkpoint.pt"
     logf = workdir / "train_log.jsonl"
     torch.manual_seed(cfg.seed)
-    model = SegmenterNet()
+    model = SegmenterNet(tuple(cfg.widths))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = 0
@@ -159,7 +162,8 @@ def export_weights(checkpoint: str | Path, output: str | Path, card: dict) -> No
     """Write the model's weights (``output``, a torch state dict) and its model card (``<output>.json``)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     buf = io.BytesIO()
-    torch.save({"model": state["model"], "widths": SegmenterNet().widths, "input_size": state["config"]["input_size"]}, buf)
+    widths = tuple(state["config"].get("widths", SegmenterNet().widths))
+    torch.save({"model": state["model"], "widths": widths, "input_size": state["config"]["input_size"]}, buf)
     atomic_write_bytes(output, buf.getvalue())
     card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
             "config_hash": config_hash(state["config"]), "num_part_classes": NUM_PART_CLASSES}  # fmt: skip
@@ -226,8 +230,9 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
     test re-derives: :data:`CHECK_SAMPLES` samples of held-out shard 0)."""
     import h5py
 
-    model = SegmenterNet()
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = SegmenterNet(tuple(state["config"].get("widths", SegmenterNet().widths)))
+    model.load_state_dict(state["model"])
     store = int(round(input_size * 1.25))
     test_files = _shards(Path(test_shards))
     if not test_files:

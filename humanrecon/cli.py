@@ -152,8 +152,8 @@ def _cmd_train_segmenter(args) -> int:
 
 
 def _cmd_eval_segmenter(args) -> int:
-    from humanrecon.segmenter.infer import load_segmenter
     from humanrecon.segmenter.data import load_crops
+    from humanrecon.segmenter.infer import load_segmenter
     from humanrecon.segmenter.train import evaluate
 
     model, size = load_segmenter(args.weights)

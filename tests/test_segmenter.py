@@ -11,8 +11,8 @@ import torch
 
 from humanrecon.segmenter import crops
 from humanrecon.segmenter.data import JOINT_FLIP, PART_FLIP, AugmentConfig, crop_views, load_crops, make_batch
-from humanrecon.segmenter.network import SegmenterInputError, SegmenterNet, soft_argmax
 from humanrecon.segmenter.metrics import iou_f1
+from humanrecon.segmenter.network import SegmenterInputError, SegmenterNet, soft_argmax
 from humanrecon.segmenter.train import QUICK, evaluate, losses
 
 ROOT = Path(__file__).resolve().parents[1]

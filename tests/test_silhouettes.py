@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from humanrecon.silhouettes import BackgroundSubtraction, SilhouetteError, clean_mask, difference_score, subtract_background
+from humanrecon.silhouettes import (
+    BackgroundSubtraction,
+    SilhouetteError,
+    clean_mask,
+    difference_score,
+    subtract_background,
+)
 
 
 def _scene(seed=0, H=160, W=120, gain=1.04, light_shift=0.03, noise=0.01, with_background=False):

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from humanrecon.bodymodel.skeleton import NUM_PARTS
 from humanrecon.io.atomic import atomic_write_text
 from humanrecon.io.hdf5 import SEGMENTATION, read_h5
-from humanrecon.bodymodel.skeleton import NUM_PARTS
 from humanrecon.io.images import read_label_map, read_mask
 from humanrecon.metrics import silhouette_iou, surface_metrics
 from humanrecon.segmenter.metrics import iou_f1

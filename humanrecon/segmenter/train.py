@@ -192,7 +192,7 @@ def evaluate(model: SegmenterNet, data: CropSet, input_size: int, batch_size: in
             valid = b["joint_valid"].numpy()
             box = input_size / 1.2  # the nominal crop is 1.2 x the person box's longer side
             errs.append(err[valid])
-            pck.append((err[valid] <= 0.05 * box))
+            pck.append(err[valid] <= 0.05 * box)
     iou, f1 = iou_f1(np.concatenate(preds), np.concatenate(gts), NUM_PART_CLASSES)
     e = np.concatenate(errs)
     from humanrecon.bodymodel.skeleton import PART_NAMES

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -177,8 +178,6 @@ def write_training_set(
     partial = out_dir.with_name(out_dir.name + ".partial")
     write_shards(partial, config, body_model_path, anny_cache_dir)
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
     return out_dir

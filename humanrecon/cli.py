@@ -152,13 +152,13 @@ def _cmd_train_segmenter(args) -> int:
 
 
 def _cmd_eval_segmenter(args) -> int:
-    from humanrecon.segmenter.data import load_crops
+    from humanrecon.segmenter.data import load_crops, store_size
     from humanrecon.segmenter.infer import load_segmenter
     from humanrecon.segmenter.train import evaluate
 
     model, size = load_segmenter(args.weights)
     shards = sorted(Path(args.shards).glob("shard_*.h5")) if Path(args.shards).is_dir() else [Path(args.shards)]
-    metrics = evaluate(model, load_crops(shards, int(round(size * 1.25))), size)
+    metrics = evaluate(model, load_crops(shards, store_size(size)), size)
     text = json.dumps(metrics, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")

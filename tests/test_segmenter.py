@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from humanrecon.segmenter import crops
-from humanrecon.segmenter.data import JOINT_FLIP, PART_FLIP, AugmentConfig, crop_views, load_crops, make_batch
+from humanrecon.segmenter.data import (
+    JOINT_FLIP,
+    PART_FLIP,
+    AugmentConfig,
+    crop_views,
+    load_crops,
+    make_batch,
+    store_size,
+)
 from humanrecon.segmenter.metrics import iou_f1
 from humanrecon.segmenter.network import SegmenterInputError, SegmenterNet, soft_argmax
 from humanrecon.segmenter.train import QUICK, evaluate, losses
@@ -103,7 +111,7 @@ def _toy_crops(n=4, size=256) -> object:
         rgb[i, y0:y0 + 280, x0:x0 + 100] = (200, 60, 40)
         parts[i, y0:y0 + 280, x0:x0 + 100] = 1 + (np.arange(280) // 24).clip(0, 11)[:, None]
         j2d[i] = np.stack([rng.uniform(x0 + 5, x0 + 95, 24), rng.uniform(y0 + 5, y0 + 275, 24)], -1)
-    return crop_views(rgb, mask, parts, j2d, int(size * 1.25))
+    return crop_views(rgb, mask, parts, j2d, store_size(size))
 
 
 def test_nominal_batch_keeps_joints_on_the_person_and_flip_swaps_sides():
@@ -187,7 +195,7 @@ def test_shipped_weights_reproduce_their_model_card(body_model_dir, tmp_path):
     check = card["reproduce_check"]
     shard = write_shards(tmp_path, ShardConfig(**check["shard_config"]), body_model_dir, CACHE_ANNY)[0]
     model, size = load_segmenter(SHIPPED, torch.device("cpu"))
-    got = evaluate(model, load_crops([shard], int(round(size * 1.25))), size)
+    got = evaluate(model, load_crops([shard], store_size(size)), size)
     want = check["metrics"]
     assert got["views"] == want["views"]
     assert got["silhouette_iou"] == pytest.approx(want["silhouette_iou"], abs=0.005)

@@ -5,7 +5,7 @@ crops*: per view a square of ``CONTEXT`` times the nominal person box (:data:`cr
 to ``store_size`` pixels, with mask, 12-part map and 2D joints in the stored crop's pixels. The context
 lets :func:`augment` zoom, shift and rotate without running out of image.
 
-:func:`augment` (torch, batched) draws the network's input from stored crops: random scale, shift,
+:func:`make_batch` (torch, batched) draws the network's input from stored crops: random scale, shift,
 rotation and horizontal flip (left/right parts and joints swapped), background replacement with
 procedural clutter (gradients, shapes, noise textures), occluders, blur, colour jitter and sensor noise.
 Everything is drawn from a ``torch.Generator`` so a seed gives the same batches.
@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 
 #: Stored crops cover this many times the nominal person box (room for zoom/shift augmentation).
 CONTEXT = 1.25
+
+
+def store_size(input_size: int) -> int:
+    """Side (pixels) of the stored crops from which :func:`make_batch` draws ``input_size`` inputs: the
+    nominal crop is then resampled 1:1."""
+    return int(round(CONTEXT * input_size))
 
 
 #: Joint index permutation under a horizontal flip.
@@ -78,17 +84,18 @@ def crop_views(rgb: np.ndarray, mask: np.ndarray, parts: np.ndarray, joints2d: n
     return CropSet(*(np.stack(out[k]) for k in ("rgb", "mask", "parts", "joints")))
 
 
-def load_crops(paths: list[str | Path], store_size: int) -> CropSet:
-    """Stored crops of every view of every sample of the shards ``paths``."""
+def load_crops(paths: list[str | Path], size: int, samples: int | None = None) -> CropSet:
+    """Stored crops (side ``size``, see :func:`store_size`) of every view of every sample of the shards
+    ``paths``, or of their first ``samples`` samples."""
     sets = []
     for p in paths:
         read_h5(p, TRAINING_SHARD, names=["subject"])  # validates kind/version, names the file otherwise
         with h5py.File(p, "r") as f:
-            rgb, mask, parts, j2d = f["rgb"][:], f["mask"][:], f["parts"][:], f["joints2d"][:]
+            rgb, mask, parts, j2d = (f[k][:samples] for k in ("rgb", "mask", "parts", "joints2d"))
         B, C = mask.shape[:2]
         cs = crop_views(
             rgb.reshape(B * C, *rgb.shape[2:]), mask.reshape(B * C, *mask.shape[2:]),
-            parts.reshape(B * C, *parts.shape[2:]), j2d.reshape(B * C, 24, 2), store_size,
+            parts.reshape(B * C, *parts.shape[2:]), j2d.reshape(B * C, 24, 2), size,
         )  # fmt: skip
         if cs is not None:
             sets.append(cs)

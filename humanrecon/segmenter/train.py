@@ -23,13 +23,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from humanrecon.bodymodel.skeleton import PART_NAMES
 from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
 from humanrecon.provenance import config_hash, provenance
-from humanrecon.segmenter.data import AugmentConfig, CropSet, load_crops, make_batch
+from humanrecon.segmenter.crops import BOX_SCALE
+from humanrecon.segmenter.data import AugmentConfig, CropSet, load_crops, make_batch, store_size
 from humanrecon.segmenter.metrics import iou_f1
 from humanrecon.segmenter.network import HEATMAP_STRIDE, NUM_PART_CLASSES, SegmenterNet
 
@@ -119,7 +122,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
         if logf.exists():  # drop records of steps after the checkpoint (they are redone)
             keep = [ln for ln in logf.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
             atomic_write_text(logf, "".join(ln + "\n" for ln in keep))
-    store = int(round(cfg.input_size * 1.25))
+    store = store_size(cfg.input_size)
     loaded: dict[Path, CropSet] = {}
     data: CropSet | None = None
     model.train()
@@ -158,12 +161,17 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
     return ckpt
 
 
-def export_weights(checkpoint: str | Path, output: str | Path, card: dict) -> None:
-    """Write the model's weights (``output``, a torch state dict) and its model card (``<output>.json``)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+def _checkpoint_model(state: dict) -> SegmenterNet:
+    """The network of a checkpoint (checkpoints written before ``widths`` was a setting use the default)."""
+    model = SegmenterNet(tuple(state["config"].get("widths", SegmenterNet().widths)))
+    model.load_state_dict(state["model"])
+    return model
+
+
+def export_weights(state: dict, output: str | Path, card: dict) -> None:
+    """Write a checkpoint's weights (``output``, a torch state dict) and its model card (``<output>.json``)."""
     buf = io.BytesIO()
-    widths = tuple(state["config"].get("widths", SegmenterNet().widths))
-    torch.save({"model": state["model"], "widths": widths, "input_size": state["config"]["input_size"]}, buf)
+    torch.save({"model": state["model"], "widths": _checkpoint_model(state).widths, "input_size": state["config"]["input_size"]}, buf)
     atomic_write_bytes(output, buf.getvalue())
     card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
             "config_hash": config_hash(state["config"]), "num_part_classes": NUM_PART_CLASSES}  # fmt: skip
@@ -190,13 +198,11 @@ def evaluate(model: SegmenterNet, data: CropSet, input_size: int, batch_size: in
             gts.append(b["parts"].numpy().astype(np.uint8))
             err = (out.joints - b["joints"]).norm(dim=-1).numpy()
             valid = b["joint_valid"].numpy()
-            box = input_size / 1.2  # the nominal crop is 1.2 x the person box's longer side
+            box = input_size / BOX_SCALE  # the nominal crop is BOX_SCALE x the person box's longer side
             errs.append(err[valid])
             pck.append(err[valid] <= 0.05 * box)
     iou, f1 = iou_f1(np.concatenate(preds), np.concatenate(gts), NUM_PART_CLASSES)
     e = np.concatenate(errs)
-    from humanrecon.bodymodel.skeleton import PART_NAMES
-
     return {
         "views": len(data),
         "silhouette_iou": float(np.mean(sil)),
@@ -228,30 +234,20 @@ def train_and_export(
 def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shards: str | Path, output: str | Path, input_size: int) -> dict:
     """Evaluate a checkpoint on the held-out shards and write weights + model card (with the figures a
     test re-derives: :data:`CHECK_SAMPLES` samples of held-out shard 0)."""
-    import h5py
-
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = SegmenterNet(tuple(state["config"].get("widths", SegmenterNet().widths)))
-    model.load_state_dict(state["model"])
-    store = int(round(input_size * 1.25))
+    model = _checkpoint_model(state)
+    store = store_size(input_size)
     test_files = _shards(Path(test_shards))
     if not test_files:
         raise FileNotFoundError(f"{test_shards}: no shard_*.h5 held-out shards")
     metrics = evaluate(model, load_crops(test_files, store), input_size)
     with h5py.File(test_files[0], "r") as f:
-        attrs = dict(f.attrs)
-        cams = f["mask"].shape[1]
-        size = f["mask"].shape[-1]
-        first = {k: f[k][:CHECK_SAMPLES] for k in ("rgb", "mask", "parts", "joints2d")}
-    from humanrecon.segmenter.data import crop_views
-
-    n = CHECK_SAMPLES * cams
-    check_set = crop_views(first["rgb"].reshape(n, size, size, 3), first["mask"].reshape(n, size, size),
-                           first["parts"].reshape(n, size, size), first["joints2d"].reshape(n, 24, 2), store)  # fmt: skip
+        seed = int(f.attrs["seed"])
+        cams, size = f["mask"].shape[1], f["mask"].shape[-1]
     check = {
-        "shard_config": {"seed": int(attrs["seed"]), "num_shards": 1, "samples_per_shard": CHECK_SAMPLES,
+        "shard_config": {"seed": seed, "num_shards": 1, "samples_per_shard": CHECK_SAMPLES,
                          "num_cameras": int(cams), "image_size": int(size)},  # fmt: skip
-        "metrics": evaluate(model, check_set, input_size),
+        "metrics": evaluate(model, load_crops(test_files[:1], store, samples=CHECK_SAMPLES), input_size),
     }
     card = {
         "model": "humanrecon segmenter (U-Net, silhouette + 13-class parts + 24 joint heatmaps, plain torch)",
@@ -264,5 +260,5 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
         "reproduce_check": check,
         "reproduce": "snakemake models/segmenter/trained/segmenter.pt (config.yaml: training), docs/segmenter.md",
     }
-    export_weights(checkpoint, output, card)
+    export_weights(state, output, card)
     return metrics

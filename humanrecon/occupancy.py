@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -726,6 +727,26 @@ def octree_occupancy(
     views = _prepare_views(masks, cameras)
     min_views = _resolve_policy(outside_image, min_views, len(views))
     chunk = _check_chunk(chunk)
+    return octree_grid(
+        lambda pts: _carve(pts, views, outside_image, min_views, chunk), bbox, resolution,
+        coarse_resolution=coarse_resolution, iso=iso,
+    )  # fmt: skip
+
+
+def octree_grid(
+    evaluate: Callable[[np.ndarray], np.ndarray],
+    bbox: tuple[np.ndarray, np.ndarray],
+    resolution: int = 256,
+    *,
+    coarse_resolution: int = DEFAULT_COARSE_RESOLUTION,
+    iso: float = DEFAULT_ISO,
+) -> OccupancyGrid:
+    """Coarse-to-fine evaluation of any occupancy function on the grid of :func:`grid_geometry`.
+
+    ``evaluate`` maps (n, 3) float64 world points (metres) to (n,) float32 occupancy in [0, 1]; the
+    refinement is that of :func:`octree_occupancy` (which calls this with the silhouette carve). The
+    learned implicit reconstruction (:mod:`humanrecon.implicit`) uses it with its network.
+    """
     origin, voxel = grid_geometry(bbox, resolution)
     if (
         isinstance(coarse_resolution, bool)
@@ -741,12 +762,11 @@ def octree_occupancy(
     stride = 2**levels
     n = -(-(R - 1) // stride)  # cells per axis at the coarse level
 
-    def evaluate(index: np.ndarray, step: int) -> np.ndarray:
-        pts = origin + index * (step * voxel)
-        return _carve(pts, views, outside_image, min_views, chunk)
+    def at(index: np.ndarray, step: int) -> np.ndarray:
+        return np.asarray(evaluate(origin + index * (step * voxel)), dtype=np.float32)
 
     ijk = np.stack(np.meshgrid(*(np.arange(n + 1),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    values = evaluate(ijk, stride).reshape(n + 1, n + 1, n + 1)
+    values = at(ijk, stride).reshape(n + 1, n + 1, n + 1)
     exact = np.ones(values.shape, dtype=bool)
     queries = ijk.shape[0]
     while stride > 1:
@@ -759,7 +779,7 @@ def octree_occupancy(
         values = _upsample(values, size)
         index = np.argwhere(todo)
         if index.size:
-            values[todo] = evaluate(index, stride)
+            values[todo] = at(index, stride)
         queries += index.shape[0]
         if stride > 1:
             coarse_exact = exact

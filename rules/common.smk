@@ -109,3 +109,19 @@ def segmenter_input(wildcards):
 def segmenter_gpus(wildcards):
     """GPUs requested by a segmentation job: one when the learned segmenter runs (used when present)."""
     return 1 if segmenter_input(wildcards) else 0
+
+
+def implicit_input(wildcards):
+    """The implicit-network weights an occupancy job reads (occupancy.model), with method implicit."""
+    occ = config.get("occupancy", {})
+    return [occ["model"]] if occ.get("method", "visual_hull") == "implicit" and occ.get("model") else []
+
+
+def occupancy_session_input(wildcards):
+    """The session an occupancy job reads images from (implicit method only)."""
+    return session_input(wildcards) if implicit_input(wildcards) else []
+
+
+def implicit_gpus(wildcards):
+    """GPUs requested by an occupancy job: one for the implicit network (used when present)."""
+    return 1 if implicit_input(wildcards) else 0

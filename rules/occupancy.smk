@@ -1,10 +1,13 @@
-# Occupancy per chunk: visual hull (coarse-to-fine octree) -> occupancy/<chunk>.h5.
+# Occupancy per chunk: visual hull or the learned implicit network inside it (coarse-to-fine octree)
+# -> occupancy/<chunk>.h5.
 
 
 rule occupancy:
     input:
         segmentation="results/{session}/segmentation/{chunk}.h5",
         calibration="results/{session}/calibration.h5",
+        session=occupancy_session_input,
+        model=implicit_input,
     output:
         "results/{session}/occupancy/{chunk}.h5",
     params:
@@ -12,6 +15,8 @@ rule occupancy:
         resolution=config.get("occupancy", {}).get("resolution", 256),
         coarse_resolution=config.get("occupancy", {}).get("coarse_resolution", 32),
         margin=config.get("occupancy", {}).get("margin", 0.05),
+        session=lambda w: session_path(w.session),
+        model=config.get("occupancy", {}).get("model"),
         config=stage_config("occupancy"),
     log:
         "logs/occupancy/{session}/{chunk}.log",
@@ -19,9 +24,10 @@ rule occupancy:
         "benchmarks/results/occupancy/{session}/{chunk}.tsv"
     conda:
         "../envs/reconstruction.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=implicit_gpus,
     script:
         "../workflow_scripts/occupancy.py"

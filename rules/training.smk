@@ -1,6 +1,8 @@
-# Training of the learned stages: synthetic training sets (humanrecon.synth.shards) and the segmenter
-# (humanrecon.segmenter.train). Not part of `rule all`: the DAG uses the shipped weights
-# (segmentation.model); `snakemake models/segmenter/trained/segmenter.pt` retrains them (docs/segmenter.md).
+# Training of the learned stages: synthetic training sets (humanrecon.synth.shards, humanrecon.implicit.data),
+# the segmenter (humanrecon.segmenter.train) and the implicit network (humanrecon.implicit.train). Not part
+# of `rule all`: the DAG uses the shipped weights (segmentation.model, occupancy.model);
+# `snakemake models/segmenter/trained/segmenter.pt` / `models/implicit/trained/implicit.pt` retrain them
+# (docs/segmenter.md, docs/implicit.md).
 
 
 rule training_set:
@@ -49,3 +51,28 @@ rule train_segmenter:
         gpu=1,
     script:
         "../workflow_scripts/train_segmenter.py"
+
+
+rule train_implicit:
+    input:
+        train=lambda w: f"data/training/{config['training']['implicit']['train']}",
+        test=lambda w: f"data/training/{config['training']['implicit']['test']}",
+    output:
+        weights="models/implicit/trained/implicit.pt",
+        card="models/implicit/trained/implicit.pt.json",
+    params:
+        settings=config.get("training", {}).get("implicit", {}),
+        workdir="work/implicit",
+    log:
+        "logs/train_implicit.log",
+    benchmark:
+        "benchmarks/results/train_implicit.tsv"
+    conda:
+        "../envs/learning.yaml"
+    threads: 2
+    resources:
+        mem_mb=12000,
+        runtime=1440,
+        gpu=1,
+    script:
+        "../workflow_scripts/train_implicit.py"

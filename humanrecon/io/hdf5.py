@@ -292,6 +292,30 @@ TRAINING_SHARD = FileSchema(
     ),
 )
 
+#: ``data/training/<implicit set>/shard_*.h5``: samples for the implicit reconstruction: the views of
+#: :data:`TRAINING_SHARD` plus query points around the clothed surface and their GT inside/outside labels.
+IMPLICIT_SHARD = FileSchema(
+    kind="implicit_shard",
+    version=1,
+    description="Synthetic multi-view samples with occupancy-labelled query points (implicit reconstruction).",
+    datasets=(
+        DatasetSpec("rgb", ("B", "C", "H", "W", "3"), "uint8", "sRGB", "pixels", "rendered images", compress=True),
+        DatasetSpec("mask", ("B", "C", "H", "W"), "uint8", "{0,1}", "pixels", "person silhouette", compress=True),
+        DatasetSpec("parts", ("B", "C", "H", "W"), "uint8", "part id", "pixels", "12-part map, 0 background", compress=True),
+        DatasetSpec("K", ("B", "C", "3", "3"), "float64", "pixels", "camera", "intrinsics"),
+        DatasetSpec("dist", ("B", "C", "5"), "float64", "-", "camera", "OpenCV k1 k2 p1 p2 k3"),
+        DatasetSpec("R", ("B", "C", "3", "3"), "float64", "-", "world->camera", "rotation"),
+        DatasetSpec("t", ("B", "C", "3"), "float64", "m", "world->camera", "translation"),
+        DatasetSpec("betas", ("B", "10"), "float64", "-", "model", "SMPL shape"),
+        DatasetSpec("body_pose", ("B", "69"), "float64", "rad", "model", "axis-angle, joints 1..23"),
+        DatasetSpec("global_orient", ("B", "3"), "float64", "rad", "world", "axis-angle root orientation"),
+        DatasetSpec("transl", ("B", "3"), "float64", "m", "world", "SMPL translation"),
+        DatasetSpec("points", ("B", "N", "3"), "float32", "m", "world", "query points: near the clothed surface and uniform"),
+        DatasetSpec("inside", ("B", "N"), "uint8", "{0,1}", "-", "GT occupancy (winding number of the clothed mesh > 0.5)"),
+        DatasetSpec("near_surface", ("B", "N"), "uint8", "{0,1}", "-", "1: drawn near the surface, 0: uniform in the box"),
+    ),
+)
+
 #: ``results/<session>/calibration.h5``: the validated calibration of a session's cameras (session order).
 CALIBRATION = FileSchema(
     kind="calibration",
@@ -380,7 +404,7 @@ DATASET_RELEASE = FileSchema(
     ),
 )
 
-SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY, DATASET_RELEASE)}
+SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, IMPLICIT_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY, DATASET_RELEASE)}
 
 
 def schemas_markdown() -> str:

@@ -1,8 +1,10 @@
-"""Occupancy stage: per chunk, a visual-hull occupancy grid per frame (``occupancy/<chunk>.h5``).
+"""Occupancy stage: per chunk, an occupancy grid per frame (``occupancy/<chunk>.h5``).
 
 ``occupancy.method: visual_hull`` carves the silhouettes (:mod:`humanrecon.occupancy`): the bounding
 volume is found from silhouettes and cameras, then a coarse-to-fine (octree) evaluation refines only
-cells near the surface up to ``resolution``. Grids are stored quantised to uint8 (value x 255).
+cells near the surface up to ``resolution``. ``implicit`` evaluates the learned multi-view implicit
+network (:mod:`humanrecon.implicit.infer`, weights ``occupancy.model``) inside that hull, same grid.
+Grids are stored quantised to uint8 (value x 255).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from humanrecon.provenance import provenance
 
 log = logging.getLogger(__name__)
 
-METHODS = ("visual_hull",)
+METHODS = ("visual_hull", "implicit")
 
 
 def occupancy_chunk(
@@ -31,6 +33,9 @@ def occupancy_chunk(
     resolution: int = 256,
     coarse_resolution: int = 32,
     margin: float = 0.05,
+    session: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    device: str | None = None,
     config: dict | None = None,
 ) -> None:
     """Occupancy grids of every frame of a segmentation chunk.
@@ -43,9 +48,30 @@ def occupancy_chunk(
         First octree level.
     margin : float
         Metres added around the automatic bounding box.
+    session, model : paths
+        For ``implicit``: the session folder (its images) and the network weights (``occupancy.model``).
+    device : str, optional
+        Torch device for ``implicit`` (default: ``cuda`` when available, else ``cpu``).
     """
     if method not in METHODS:
         raise VisualHullError(f"occupancy.method must be one of {METHODS}, got {method!r}")
+    net = None
+    attrs = {"method": method, "resolution": int(resolution)}
+    if method == "implicit":
+        import torch
+
+        from humanrecon.implicit.infer import ImplicitWeightsError, implicit_occupancy, load_implicit
+        from humanrecon.io.images import read_image
+        from humanrecon.session import load_session
+
+        if not model or session is None:
+            raise ImplicitWeightsError(
+                f"{segmentation}: occupancy.method is 'implicit' but occupancy.model (network weights) or the session is not set"
+            )
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        net, digest = load_implicit(model, device)
+        sess = load_session(session)
+        attrs.update(model=str(model), model_sha256=digest)
     seg, _ = read_h5(segmentation, SEGMENTATION, names=["frames", "camera_names"])
     rig = read_calibration(calibration)
     if list(seg["camera_names"]) != list(rig.names):
@@ -56,7 +82,7 @@ def occupancy_chunk(
     import h5py
 
     with h5py.File(segmentation, "r") as src, h5_writer(
-        output, OCCUPANCY, shapes, attrs={"method": method, "resolution": R}, provenance_record=provenance(config or {})
+        output, OCCUPANCY, shapes, attrs=attrs, provenance_record=provenance(config or {})
     ) as f:
         f["frames"][:] = frames
         for i, frame in enumerate(frames):
@@ -64,7 +90,12 @@ def occupancy_chunk(
             masks = src["masks"][i]  # (C, H, W)
             try:
                 bbox = bounding_box(masks, list(rig), margin=margin)
-                grid = octree_occupancy(masks, list(rig), bbox, resolution=R, coarse_resolution=coarse_resolution)
+                if net is None:
+                    grid = octree_occupancy(masks, list(rig), bbox, resolution=R, coarse_resolution=coarse_resolution)
+                else:
+                    images = np.stack([read_image(sess.image_path(c, int(frame)), expect_size=(cam.width, cam.height))
+                                       for c, cam in zip(rig.names, rig, strict=True)])  # fmt: skip
+                    grid = implicit_occupancy(images, masks, list(rig), net, bbox, R, coarse_resolution=coarse_resolution, device=device)
             except VisualHullError as exc:
                 raise VisualHullError(f"{segmentation}: frame {int(frame)}: {exc}") from exc
             f["occupancy"][i] = np.round(np.clip(grid.values, 0.0, 1.0) * 255.0).astype(np.uint8)

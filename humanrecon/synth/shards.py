@@ -66,29 +66,23 @@ def _shard_rng(seed: int, k: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, k]))
 
 
-def render_shard(config: ShardConfig, k: int, body_model, phenotypes: PhenotypeSampler) -> dict[str, np.ndarray]:
-    """Render shard ``k``: arrays matching :data:`TRAINING_SHARD` with ``B = samples_per_shard``."""
+@dataclass
+class Sample:
+    """One rendered sample of a shard: the fields of :data:`TRAINING_SHARD` for sample ``b`` plus the
+    clothed surfaces (world, metres; :func:`humanrecon.synth.garments.clothed_mesh` joins them)."""
+
+    b: int
+    fields: dict[str, np.ndarray]
+    surfaces: list
+
+
+def iter_samples(config: ShardConfig, k: int, body_model, phenotypes: PhenotypeSampler):
+    """Yield the :class:`Sample` s of shard ``k`` in order (everything drawn from ``(seed, k)``)."""
     rng = _shard_rng(config.seed, k)
-    B, C, S = config.samples_per_shard, config.num_cameras, config.image_size
-    out = {
-        "rgb": np.zeros((B, C, S, S, 3), np.uint8),
-        "mask": np.zeros((B, C, S, S), np.uint8),
-        "parts": np.zeros((B, C, S, S), np.uint8),
-        "K": np.zeros((B, C, 3, 3)),
-        "dist": np.zeros((B, C, 5)),
-        "R": np.zeros((B, C, 3, 3)),
-        "t": np.zeros((B, C, 3)),
-        "betas": np.zeros((B, 10)),
-        "body_pose": np.zeros((B, 69)),
-        "global_orient": np.zeros((B, 3)),
-        "transl": np.zeros((B, 3)),
-        "joints": np.zeros((B, 24, 3)),
-        "joints2d": np.zeros((B, C, 24, 2)),
-        "subject": np.zeros(B, np.int64),
-    }
+    C, S = config.num_cameras, config.image_size
     Vs = body_model.num_surface_vertices
     weights = body_model.smpl.lbs_weights.detach().cpu().numpy().astype(np.float64)
-    for b in range(B):
+    for b in range(config.samples_per_shard):
         if b % config.samples_per_subject == 0:
             _, betas = phenotypes.sample(rng)
             rest = posed_transforms(body_model, betas[None], np.zeros((1, 3)), np.zeros((1, 69)))
@@ -118,13 +112,43 @@ def render_shard(config: ShardConfig, k: int, body_model, phenotypes: PhenotypeS
             rng,
             lighting,
         )
-        for c, (cam, r) in enumerate(zip(cams, renders, strict=True)):
-            out["rgb"][b, c], out["mask"][b, c], out["parts"][b, c] = r.rgb, r.mask, r.parts
-            out["K"][b, c], out["dist"][b, c], out["R"][b, c], out["t"][b, c] = cam.K, cam.dist, cam.R, cam.t
-            out["joints2d"][b, c] = cam.project(T.joints[0])
-        out["betas"][b], out["body_pose"][b], out["global_orient"][b], out["transl"][b] = betas, bp, go, transl
-        out["joints"][b] = T.joints[0]
-        out["subject"][b] = subject
+        fields = {
+            "rgb": np.stack([r.rgb for r in renders]),
+            "mask": np.stack([r.mask for r in renders]),
+            "parts": np.stack([r.parts for r in renders]),
+            "K": np.stack([c.K for c in cams]),
+            "dist": np.stack([c.dist for c in cams]),
+            "R": np.stack([c.R for c in cams]),
+            "t": np.stack([c.t for c in cams]),
+            "joints2d": np.stack([c.project(T.joints[0]) for c in cams]),
+            "betas": betas, "body_pose": bp, "global_orient": go, "transl": transl,
+            "joints": T.joints[0], "subject": subject,
+        }  # fmt: skip
+        yield Sample(b, fields, surfaces)
+
+
+def render_shard(config: ShardConfig, k: int, body_model, phenotypes: PhenotypeSampler) -> dict[str, np.ndarray]:
+    """Render shard ``k``: arrays matching :data:`TRAINING_SHARD` with ``B = samples_per_shard``."""
+    B, C, S = config.samples_per_shard, config.num_cameras, config.image_size
+    out = {
+        "rgb": np.zeros((B, C, S, S, 3), np.uint8),
+        "mask": np.zeros((B, C, S, S), np.uint8),
+        "parts": np.zeros((B, C, S, S), np.uint8),
+        "K": np.zeros((B, C, 3, 3)),
+        "dist": np.zeros((B, C, 5)),
+        "R": np.zeros((B, C, 3, 3)),
+        "t": np.zeros((B, C, 3)),
+        "betas": np.zeros((B, 10)),
+        "body_pose": np.zeros((B, 69)),
+        "global_orient": np.zeros((B, 3)),
+        "transl": np.zeros((B, 3)),
+        "joints": np.zeros((B, 24, 3)),
+        "joints2d": np.zeros((B, C, 24, 2)),
+        "subject": np.zeros(B, np.int64),
+    }
+    for sample in iter_samples(config, k, body_model, phenotypes):
+        for name, value in sample.fields.items():
+            out[name][sample.b] = value
     return out
 
 

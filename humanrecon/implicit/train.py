@@ -1,0 +1,218 @@
+"""Training of the implicit occupancy network on synthetic shards (resumable), evaluation and export.
+
+Each step draws ``batch_size`` samples, for each a random subset of ``min_views``..``max_views`` of its
+cameras (one count per step, so views stack; one model serves every rig) and ``points_per_sample`` of
+its labelled query points, and minimises the binary cross-entropy between the predicted occupancy
+logits and the GT labels (the seed's loss). Colour jitter per view (gain, per-channel gain) keeps the
+image features from keying on the renderer's exact lighting.
+
+Checkpoints (model, optimiser, step, RNG state) are written atomically every ``checkpoint_every`` steps;
+a restarted run continues from the last one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from humanrecon.implicit.data import Sample, load_samples, sample_views, shard_files
+from humanrecon.implicit.network import ImplicitNet, NetConfig
+from humanrecon.implicit.views import Views, stack
+from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
+from humanrecon.provenance import config_hash, provenance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run (config key ``training.implicit``)."""
+
+    steps: int = 2000
+    batch_size: int = 2
+    points_per_sample: int = 4096
+    min_views: int = 3
+    max_views: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    checkpoint_every: int = 50
+    threads: int = 2
+    jitter: float = 0.15
+    net: NetConfig = field(default_factory=NetConfig)
+
+    @staticmethod
+    def from_dict(d: dict) -> TrainConfig:
+        """From config ``training.implicit`` (``train``/``test`` name datasets and are ignored here)."""
+        d = {k: v for k, v in (d or {}).items() if k not in ("train", "test")}
+        net = d.pop("net", {}) or {}
+        if "widths" in net:
+            net = {**net, "widths": tuple(net["widths"])}
+        return TrainConfig(**d, net=NetConfig(**net))
+
+
+#: ``--quick``: a few small steps, for tests and smoke runs.
+QUICK = TrainConfig(steps=20, batch_size=1, points_per_sample=1024, checkpoint_every=10, net=NetConfig(crop_size=128))
+
+
+def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points: int, gen: torch.Generator,
+               jitter: float = 0.0) -> tuple[Views, torch.Tensor, torch.Tensor]:
+    """Batched views (B, num_views, ...), points (B, points, 3) and labels (B, points) float."""
+    views, pts, labs = [], [], []
+    for i in index:
+        s = samples[int(i)]
+        V = s.image.shape[0]
+        vi = torch.randperm(V, generator=gen)[:num_views].sort().values.numpy()
+        v = sample_views(s, vi)
+        if jitter > 0:
+            g = 1 + (torch.rand(num_views, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+            c = 1 + (torch.rand(num_views, 3, 1, 1, generator=gen) * 2 - 1) * jitter / 2
+            rgb = (v.image[:, :3] * g * c).clamp(0, 1)
+            v.image = torch.cat([rgb, v.image[:, 3:]], dim=1)
+        pi = torch.randperm(len(s.points), generator=gen)[:points].numpy()
+        views.append(v)
+        pts.append(torch.from_numpy(s.points[pi]).double())
+        labs.append(torch.from_numpy(s.inside[pi]).float())
+    return stack(views), torch.stack(pts), torch.stack(labs)
+
+
+def _save(path: Path, model, opt, step: int, gen: torch.Generator, cfg: TrainConfig) -> None:
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": gen.get_state(), "config": asdict(cfg)}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = TrainConfig(), progress: bool = True,
+          samples: list[Sample] | None = None) -> Path:
+    """Train (or resume) in ``workdir`` (checkpoint.pt, train_log.jsonl) on the shards in ``shard_dir`` (or
+    on in-memory ``samples``); returns the checkpoint path."""
+    torch.set_num_threads(cfg.threads)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt, logf = workdir / "checkpoint.pt", workdir / "train_log.jsonl"
+    torch.manual_seed(cfg.seed)
+    model = ImplicitNet(cfg.net)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["rng"])
+        step = int(state["step"])
+        log.info("resuming from %s at step %d", ckpt, step)
+        if logf.exists():  # drop records of steps after the checkpoint (they are redone)
+            keep = [ln for ln in logf.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+            atomic_write_text(logf, "".join(ln + "\n" for ln in keep))
+    if samples is None:
+        files = shard_files(shard_dir)
+        if not files:
+            raise FileNotFoundError(f"{shard_dir}: no shard_*.h5 implicit training shards")
+        samples = load_samples(files, cfg.net.crop_size)
+        log.info("training set: %d samples from %d shards", len(samples), len(files))
+    model.train()
+    t0 = time.perf_counter()
+    while step < cfg.steps:
+        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
+        for gp in opt.param_groups:
+            gp["lr"] = lr
+        nv = int(torch.randint(cfg.min_views, cfg.max_views + 1, (1,), generator=gen))
+        idx = torch.randint(0, len(samples), (cfg.batch_size,), generator=gen).numpy()
+        views, pts, lab = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter)
+        logits, hull = model(views, pts)
+        loss = F.binary_cross_entropy_with_logits(logits, lab)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            acc = float(((logits > 0).float() == lab).float().mean())
+            in_hull = hull >= 0.5
+            acc_hull = float(((logits > 0).float() == lab)[in_hull].float().mean()) if in_hull.any() else float("nan")
+        rec = {"step": step, "lr": lr, "views": nv, "loss": round(float(loss.detach()), 5), "acc": round(acc, 4), "acc_in_hull": round(acc_hull, 4),
+               "s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        with open(logf, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if progress and (step % 10 == 0 or step == cfg.steps):
+            log.info("step %d/%d  loss %.4f  acc %.4f (in hull %.4f)  %d views  %.1f s", step, cfg.steps, rec["loss"], acc, acc_hull, nv, rec["s"])
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _save(ckpt, model, opt, step, gen, cfg)
+    return ckpt
+
+
+def spread_views(total: int, n: int | None) -> np.ndarray:
+    """``n`` of ``total`` camera indices spread evenly around the rig (all when ``n`` is None)."""
+    if n is None or n >= total:
+        return np.arange(total)
+    return np.unique(np.floor(np.arange(n) * total / n).astype(int))
+
+
+def evaluate(model: ImplicitNet, samples: list[Sample], num_views: int | None = None, points: int = 8192) -> dict:
+    """Point classification on held-out samples (all or the first ``num_views`` views): accuracy overall
+    and among points inside the visual hull (where the network decides), and the IoU of the inside points."""
+    model.eval()
+    tp = fp = fn = correct = total = correct_h = total_h = 0
+    with torch.inference_mode():
+        for s in samples:
+            v = stack([sample_views(s, spread_views(s.image.shape[0], num_views))])
+            pts = torch.from_numpy(s.points[:points]).double()[None]
+            lab = torch.from_numpy(s.inside[:points]).bool()[None]
+            logits, hull = model(v, pts)
+            pred = (logits > 0) & (hull >= 0.5)
+            tp += int((pred & lab).sum())
+            fp += int((pred & ~lab).sum())
+            fn += int((~pred & lab).sum())
+            correct += int((pred == lab).sum())
+            total += lab.numel()
+            h = hull >= 0.5
+            correct_h += int((pred == lab)[h].sum())
+            total_h += int(h.sum())
+    return {"samples": len(samples), "views": num_views or "all", "point_accuracy": correct / max(total, 1),
+            "point_accuracy_in_hull": correct_h / max(total_h, 1), "point_iou": tp / max(tp + fp + fn, 1)}  # fmt: skip
+
+
+def load_checkpoint_model(state: dict) -> ImplicitNet:
+    net = dict(state["config"]["net"])
+    net["widths"] = tuple(net["widths"])
+    model = ImplicitNet(NetConfig(**net))
+    model.load_state_dict(state["model"])
+    return model
+
+
+def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shards: str | Path, output: str | Path,
+                     extra: dict | None = None) -> dict:
+    """Evaluate a checkpoint on the held-out shards and write weights (``output``) + model card (``output.json``)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model = load_checkpoint_model(state)
+    test_files = shard_files(test_shards)
+    if not test_files:
+        raise FileNotFoundError(f"{test_shards}: no shard_*.h5 held-out shards")
+    samples = load_samples(test_files, model.config.crop_size)
+    metrics = {f"{v}_views": evaluate(model, samples, v) for v in (8, 4)}
+    buf = io.BytesIO()
+    torch.save({"model": state["model"], "net": asdict(model.config)}, buf)
+    atomic_write_bytes(output, buf.getvalue())
+    card = {
+        "model": "humanrecon implicit occupancy (multi-scale pixel-aligned features, mean/std view fusion, plain torch)",
+        "input": f"V calibrated views: person crop {model.config.crop_size}^2 RGB + silhouette, full-resolution silhouette",
+        "data": {"train": {"folder": str(train_shards), "shards": len(shard_files(train_shards))},
+                 "test": {"folder": str(test_shards), "shards": len(test_files)}},  # fmt: skip
+        "held_out_point_metrics": metrics,
+        "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
+        "config_hash": config_hash(state["config"]),
+        "reproduce": "snakemake models/implicit/trained/implicit.pt (config.yaml: training), docs/implicit.md",
+        **(extra or {}),
+    }  # fmt: skip
+    atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    return metrics

@@ -1,0 +1,33 @@
+"""Training-set and training entry points of rules/training.smk (one call per workflow script)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def build_training_set(out_dir: str | os.PathLike, settings: dict, body_model_path: str | os.PathLike,
+                       anny_cache_dir: str | os.PathLike | None = None) -> Path:
+    """A synthetic training set (config ``training.datasets.<name>``) at ``out_dir``: segmenter shards
+    (:func:`humanrecon.synth.shards.write_training_set`, the default ``kind``) or implicit shards with
+    labelled 3-D points (:func:`humanrecon.implicit.data.write_implicit_set`, ``kind: implicit``)."""
+    kind = settings.get("kind", "segmenter")
+    if kind == "implicit":
+        from humanrecon.implicit.data import ImplicitSetConfig, write_implicit_set
+
+        return write_implicit_set(out_dir, ImplicitSetConfig.from_dict(settings), body_model_path, anny_cache_dir)
+    if kind != "segmenter":
+        raise ValueError(f"training set {out_dir}: unknown kind {kind!r} (segmenter or implicit)")
+    from humanrecon.synth.shards import ShardConfig, write_training_set
+
+    return write_training_set(out_dir, ShardConfig.from_dict({k: v for k, v in settings.items() if k != "kind"}), body_model_path, anny_cache_dir)
+
+
+def train_implicit(train_shards: str | os.PathLike, test_shards: str | os.PathLike, workdir: str | os.PathLike,
+                   output: str | os.PathLike, settings: dict) -> dict:
+    """Train (resuming in ``workdir``) the implicit network, evaluate it on the held-out shards and write
+    weights + model card; returns the held-out point metrics."""
+    from humanrecon.implicit.train import TrainConfig, export_with_card, train
+
+    ckpt = train(train_shards, workdir, TrainConfig.from_dict(settings))
+    return export_with_card(ckpt, train_shards, test_shards, output)

@@ -1,0 +1,176 @@
+"""Multi-view implicit reconstruction (humanrecon.implicit): projection, toy-rig learning, view counts,
+points no camera sees, inference inside the hull, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from humanrecon.calibration.camera import Camera
+from humanrecon.implicit.data import make_sample, sample_views
+from humanrecon.implicit.infer import ImplicitWeightsError, implicit_occupancy, load_implicit
+from humanrecon.implicit.network import ImplicitNet, NetConfig
+from humanrecon.implicit.train import TrainConfig, evaluate, train
+from humanrecon.implicit.views import ImplicitInputError, prepare_views, project, stack
+from humanrecon.occupancy import bounding_box, carve
+from humanrecon.synth.rig import look_at
+
+RADIUS = 0.35
+SIZE = 96
+TINY = NetConfig(widths=(8, 16, 16, 24), view_hidden=48, view_dim=32, hidden=64, crop_size=64)
+
+
+def ring(n: int, distortion: bool = False, height: float = 0.4) -> list[Camera]:
+    """n cameras on a 3 m ring around the origin, some above and some below it, looking at it."""
+    cams = []
+    for i in range(n):
+        az = 2 * np.pi * i / n + 0.3
+        c = np.array([3.0 * np.sin(az), height * (1 if i % 2 else -1), 3.0 * np.cos(az)])
+        R, t = look_at(c, np.zeros(3))
+        K = np.array([[150.0, 0, (SIZE - 1) / 2], [0, 150.0, (SIZE - 1) / 2], [0, 0, 1]])
+        dist = np.array([-0.05, 0.01, 0.001, -0.001, 0.0]) if distortion else np.zeros(5)
+        cams.append(Camera(f"cam{i:02d}", K, dist, R, t, SIZE, SIZE))
+    return cams
+
+
+def render_sphere(cams: list[Camera]) -> tuple[np.ndarray, np.ndarray]:
+    """Images (V, S, S, 3) uint8 and masks (V, S, S) of a sphere (colour = its normal) on grey."""
+    imgs, masks = [], []
+    for cam in cams:
+        o, d = cam.pixel_rays()
+        b = d @ o
+        disc = b * b - (o @ o - RADIUS**2)
+        hit = disc > 0
+        s = -b - np.sqrt(np.where(hit, disc, 0))
+        p = o + s[..., None] * d
+        col = np.where(hit[..., None], 0.5 + 0.5 * p / RADIUS, 0.45)
+        imgs.append(np.round(col * 255).astype(np.uint8))
+        masks.append(hit.astype(np.uint8))
+    return np.stack(imgs), np.stack(masks)
+
+
+def sphere_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    r = RADIUS * (1 + rng.normal(scale=0.25, size=(n, 1)))
+    pts = np.concatenate([d * r, rng.uniform(-0.6, 0.6, size=(n // 8, 3))])
+    return pts, (np.linalg.norm(pts, axis=1) < RADIUS).astype(np.uint8)
+
+
+def test_project_matches_camera_with_distortion():
+    cams = ring(3, distortion=True)
+    pts = np.random.default_rng(0).uniform(-0.5, 0.5, size=(200, 3))
+    K, dist, R, t = (torch.from_numpy(np.stack([getattr(c, k) for c in cams])) for k in ("K", "dist", "R", "t"))
+    u, v, z, valid = project(torch.from_numpy(pts), K, dist, R, t, torch.full((3,), 1e6, dtype=torch.float64))
+    assert bool(valid.all())
+    for i, cam in enumerate(cams):
+        uv, depth = cam.project_with_depth(pts)
+        np.testing.assert_allclose(u[i].numpy(), uv[:, 0], atol=1e-9)
+        np.testing.assert_allclose(v[i].numpy(), uv[:, 1], atol=1e-9)
+        np.testing.assert_allclose(z[i].numpy(), depth, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """A sphere seen by 4 ring cameras and a tiny network trained on it for a short while."""
+    torch.manual_seed(0)
+    cams = ring(4)
+    imgs, masks = render_sphere(cams)
+    pts, inside = sphere_points(6000, 0)
+    sample = make_sample(imgs, masks, cams, pts, inside, TINY.crop_size)
+    return cams, imgs, masks, sample
+
+
+def test_short_training_classifies_a_sphere(toy, tmp_path):
+    cams, imgs, masks, sample = toy
+    cfg = TrainConfig(steps=120, batch_size=1, points_per_sample=1024, min_views=4, max_views=4, lr=3e-3,
+                      checkpoint_every=60, threads=2, jitter=0.0, net=TINY)  # fmt: skip
+    ckpt = train(None, tmp_path / "work", cfg, progress=False, samples=[sample])
+    state = torch.load(ckpt, weights_only=False)
+    model = ImplicitNet(TINY)
+    model.load_state_dict(state["model"])
+    test_pts, test_in = sphere_points(3000, 1)
+    held_out = make_sample(imgs, masks, cams, test_pts, test_in, TINY.crop_size)
+    m = evaluate(model, [held_out], points=len(test_pts))
+    assert m["point_accuracy"] >= 0.95, m
+    # the points the silhouettes cannot decide (inside the 4-view hull, outside the sphere) are learned
+    hull = carve(test_pts, masks, cams)
+    model.eval()
+    with torch.inference_mode():
+        logits, _ = model(stack([sample_views(held_out, np.arange(4))]), torch.from_numpy(test_pts)[None])
+    phantom = (hull >= 0.5) & (test_in == 0)
+    assert phantom.sum() > 50
+    hull_acc = float(((hull >= 0.5) == test_in.astype(bool)).mean())
+    net_acc = float((((logits[0].numpy() > 0) & (hull >= 0.5)) == test_in.astype(bool)).mean())
+    assert net_acc > hull_acc, (net_acc, hull_acc)
+    # resuming a finished run is a no-op that returns the same checkpoint
+    assert train(None, tmp_path / "work", cfg, progress=False, samples=[sample]) == ckpt
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_any_camera_count_is_accepted(n):
+    cams = ring(8)
+    imgs, masks = render_sphere(cams)
+    views = prepare_views(imgs[:n], masks[:n], cams[:n], TINY.crop_size, center=np.zeros(3))
+    model = ImplicitNet(TINY).eval()
+    pts = torch.from_numpy(sphere_points(100, 2)[0])[None]
+    with torch.inference_mode():
+        logits, hull = model(stack([views]), pts)
+    assert logits.shape == (1, pts.shape[1]) and bool(torch.isfinite(logits).all())
+    # the network's hull value is the visual hull's carve (same bilinear sampling, carve policy)
+    np.testing.assert_allclose(hull[0].numpy(), carve(pts[0].numpy(), masks[:n], cams[:n]), atol=1e-5)
+
+
+def test_points_behind_every_camera_or_outside_every_image():
+    cams = ring(4)
+    imgs, masks = render_sphere(cams)
+    views = prepare_views(imgs, masks, cams, TINY.crop_size)
+    model = ImplicitNet(TINY).eval()
+    far = np.array([[0.0, 50.0, 0.0], [40.0, 0.0, 0.0], [0.0, 0.0, -40.0]])  # outside every image / behind some
+    with torch.inference_mode():
+        logits, hull = model(stack([views]), torch.from_numpy(far)[None])
+    assert bool(torch.isfinite(logits).all())
+    assert np.all(hull.numpy() == 0.0)
+    # at inference such points are outside: the hull bounds the network
+    grid = implicit_occupancy(imgs, masks, cams, model, (np.array([-0.6] * 3), np.array([0.6] * 3)), resolution=17,
+                              coarse_resolution=9)  # fmt: skip
+    corner = grid.values[0, 0, 0]
+    assert corner == 0.0
+
+
+def test_inference_stays_inside_the_visual_hull():
+    cams = ring(4, distortion=True)
+    imgs, masks = render_sphere(cams)
+    model = ImplicitNet(TINY).eval()
+    bbox = bounding_box(masks, cams, margin=0.05)
+    grid = implicit_occupancy(imgs, masks, cams, model, bbox, resolution=33, coarse_resolution=9)
+    R = grid.resolution
+    ijk = np.stack(np.meshgrid(*(np.arange(R),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    hull = carve(grid.points(ijk), masks, cams).reshape(R, R, R)
+    assert np.all(grid.values <= hull + 1e-6)
+    assert grid.values.min() >= 0.0 and grid.values.max() <= 1.0
+
+
+def test_bad_inputs_name_the_culprit(tmp_path):
+    cams = ring(3)
+    imgs, masks = render_sphere(cams)
+    with pytest.raises(ImplicitInputError, match="cam01"):
+        bad = [cams[0], Camera("cam01", cams[1].K, cams[1].dist, cams[1].R, cams[1].t, SIZE + 2, SIZE), cams[2]]
+        prepare_views(imgs, masks, bad, 64)
+    with pytest.raises(ImplicitInputError, match="uint8"):
+        prepare_views(imgs.astype(np.float32), masks, cams, 64)
+    empty = masks.copy()
+    empty[1:] = 0
+    with pytest.raises(ImplicitInputError, match="at least 2"):
+        prepare_views(imgs, empty, cams, 64)
+    views = prepare_views(imgs, masks, cams, 64)
+    with pytest.raises(ImplicitInputError, match="crops must be"):
+        ImplicitNet(NetConfig(crop_size=128)).encode(views)
+    with pytest.raises(ImplicitWeightsError, match="not found"):
+        load_implicit(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ImplicitWeightsError, match="junk.pt"):
+        load_implicit(junk)

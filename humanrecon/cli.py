@@ -11,6 +11,8 @@ Subcommands::
     humanrecon curate OUT --session NAME=DIR   dataset release (HDF5 shards + manifest.json); --verify checks one
     humanrecon train-segmenter SHARDS WORKDIR   train (or resume) the learned segmenter
     humanrecon eval-segmenter WEIGHTS SHARDS    silhouette/part/joint metrics on held-out shards
+    humanrecon train-implicit SHARDS WORKDIR    train (or resume) the implicit occupancy network
+    humanrecon eval-implicit WEIGHTS SHARDS     point classification on held-out implicit shards
     humanrecon version               print versions
 
 Errors in user input (bad session, missing file) print one clear line and exit with status 2.
@@ -57,6 +59,13 @@ def _cmd_synth_session(args) -> int:
 def _cmd_synth_shards(args) -> int:
     from humanrecon.synth.shards import ShardConfig, write_shards
 
+    if args.kind == "implicit":
+        from humanrecon.pipeline.training import build_training_set
+
+        settings = {"kind": "implicit", "seed": args.seed, "shards": args.shards, "samples": args.samples,
+                    "cameras": args.cameras, "size": args.size, "points": args.points}  # fmt: skip
+        print(build_training_set(args.out, settings, args.body_model, args.cache_dir))
+        return 0
     cfg = ShardConfig(
         seed=args.seed,
         num_shards=args.shards,
@@ -166,6 +175,33 @@ def _cmd_eval_segmenter(args) -> int:
     return 0
 
 
+def _cmd_train_implicit(args) -> int:
+    from dataclasses import replace
+
+    from humanrecon.implicit.train import QUICK, TrainConfig, train
+
+    cfg = QUICK if args.quick else TrainConfig()
+    over = {k: getattr(args, k) for k in ("steps", "batch_size", "seed") if getattr(args, k) is not None}
+    print(train(args.shards, args.workdir, replace(cfg, **over)))
+    return 0
+
+
+def _cmd_eval_implicit(args) -> int:
+    from humanrecon.implicit.data import load_samples, shard_files
+    from humanrecon.implicit.infer import load_implicit
+    from humanrecon.implicit.train import evaluate
+
+    model, _ = load_implicit(args.weights)
+    shards = shard_files(args.shards) if Path(args.shards).is_dir() else [Path(args.shards)]
+    samples = load_samples(shards, model.config.crop_size)
+    metrics = {f"{v}_views": evaluate(model, samples, v) for v in args.views}
+    text = json.dumps(metrics, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def _cmd_version(args) -> int:
     from humanrecon.provenance import package_versions
 
@@ -210,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--samples", type=int, default=16, help="samples per shard")
     sh.add_argument("--cameras", type=int, default=4, help="views per sample")
     sh.add_argument("--size", type=int, default=256, help="square image size (pixels)")
+    sh.add_argument("--kind", choices=["segmenter", "implicit"], default="segmenter",
+                    help="implicit: plus labelled 3-D query points around the clothed surface (a complete set, built in OUT.partial)")
+    sh.add_argument("--points", type=int, default=8192, help="query points per sample (--kind implicit)")
     sh.add_argument("--body-model", default="resources/body_models")
     sh.add_argument("--cache-dir", default=".cache/anny")
     sh.set_defaults(func=_cmd_synth_shards)
@@ -256,6 +295,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("shards", type=Path, help="a shard file or a folder of shard_*.h5")
     e.add_argument("--output", type=Path, help="also write the metrics JSON here")
     e.set_defaults(func=_cmd_eval_segmenter)
+
+    ti = sub.add_parser("train-implicit", help="train (or resume) the implicit occupancy network on implicit shards")
+    ti.add_argument("shards", type=Path, help="folder of shard_*.h5 (humanrecon synth shards --kind implicit)")
+    ti.add_argument("workdir", type=Path, help="checkpoint.pt and train_log.jsonl go here")
+    ti.add_argument("--quick", action="store_true", help="a few small steps (tests, smoke runs)")
+    ti.add_argument("--steps", type=int)
+    ti.add_argument("--batch-size", type=int)
+    ti.add_argument("--seed", type=int)
+    ti.set_defaults(func=_cmd_train_implicit)
+
+    ei = sub.add_parser("eval-implicit", help="point classification of the implicit network on held-out implicit shards")
+    ei.add_argument("weights", type=Path)
+    ei.add_argument("shards", type=Path, help="a shard file or a folder of shard_*.h5")
+    ei.add_argument("--views", type=int, nargs="+", default=[8, 4], help="cameras used (spread around the rig)")
+    ei.add_argument("--output", type=Path, help="also write the metrics JSON here")
+    ei.set_defaults(func=_cmd_eval_implicit)
 
     v = sub.add_parser("version", help="print package versions")
     v.set_defaults(func=_cmd_version)

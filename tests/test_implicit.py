@@ -145,7 +145,9 @@ def test_inference_stays_inside_the_visual_hull():
     imgs, masks = render_sphere(cams)
     model = ImplicitNet(TINY).eval()
     bbox = bounding_box(masks, cams, margin=0.05)
-    grid = implicit_occupancy(imgs, masks, cams, model, bbox, resolution=33, coarse_resolution=9)
+    # coarse level = full grid: every sample evaluated, so the values are exactly min(hull, p)
+    grid = implicit_occupancy(imgs, masks, cams, model, bbox, resolution=33, coarse_resolution=33)
+    assert grid.num_queries == 33**3
     R = grid.resolution
     ijk = np.stack(np.meshgrid(*(np.arange(R),) * 3, indexing="ij"), -1).reshape(-1, 3)
     hull = carve(grid.points(ijk), masks, cams).reshape(R, R, R)

@@ -239,6 +239,51 @@ def test_learned_segmenter_bad_weights_are_named(session, stages, tmp_path):
     assert not (tmp_path / "seg.h5").exists()
 
 
+SHIPPED_IMPLICIT = ROOT / "models" / "implicit" / "implicit.pt"
+
+
+def _implicit_weights(tmp_path: Path) -> Path:
+    """The shipped implicit weights, or (before any are shipped) an untrained network's: the stage's
+    wiring does not depend on the weights' quality."""
+    if SHIPPED_IMPLICIT.exists():
+        return SHIPPED_IMPLICIT
+    import io
+    from dataclasses import asdict
+
+    import torch
+
+    from humanrecon.implicit.network import ImplicitNet, NetConfig
+
+    torch.manual_seed(0)
+    cfg = NetConfig(widths=(8, 16, 16, 24), view_hidden=32, view_dim=16, hidden=32, crop_size=64)
+    buf = io.BytesIO()
+    torch.save({"model": ImplicitNet(cfg).state_dict(), "net": asdict(cfg)}, buf)
+    path = tmp_path / "implicit.pt"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_implicit_occupancy_in_the_stage(session, stages, tmp_path):
+    """occupancy.method implicit: same grid geometry as the hull, never outside it, weights recorded."""
+    weights = _implicit_weights(tmp_path)
+    out = tmp_path / "occ.h5"
+    occupancy_chunk(stages / "segmentation" / "c00000.h5", stages / "calibration.h5", out, method="implicit",
+                    resolution=48, coarse_resolution=12, session=session, model=weights, device="cpu")  # fmt: skip
+    occ, attrs = read_h5(out, OCCUPANCY)
+    hull_out = tmp_path / "hull.h5"
+    occupancy_chunk(stages / "segmentation" / "c00000.h5", stages / "calibration.h5", hull_out, resolution=48, coarse_resolution=12)
+    hull, _ = read_h5(hull_out, OCCUPANCY)
+    assert attrs["method"] == "implicit" and len(attrs["model_sha256"]) == 64
+    np.testing.assert_allclose(occ["origin"], hull["origin"])
+    # min(hull, p): what the network calls inside is inside the hull (up to the octree's inheritance of
+    # coarse values in cells it does not refine, which differ between the two grids)
+    inside, hull_inside = occ["occupancy"] >= 128, hull["occupancy"] >= 128
+    assert (inside & ~hull_inside).sum() <= 0.01 * max(inside.sum(), 1)
+    with pytest.raises(ValueError, match="occupancy.model"):
+        occupancy_chunk(stages / "segmentation" / "c00000.h5", stages / "calibration.h5", tmp_path / "x.h5", method="implicit", session=session)
+    assert not (tmp_path / "x.h5").exists()
+
+
 def test_readers_reject_wrong_kind_and_version(stages, tmp_path):
     with pytest.raises(SchemaError, match="file kind is 'calibration', expected 'segmentation'"):
         read_h5(stages / "calibration.h5", SEGMENTATION)

@@ -136,6 +136,7 @@ class Sample:
 
     image: np.ndarray  # (V, 4, S, S) uint8
     crop: np.ndarray  # (V, 2, 3)
+    rgb: np.ndarray  # (V, H, W, 3) uint8
     mask: np.ndarray  # (V, H, W) uint8
     sdf: np.ndarray  # (V, H, W) float16
     cams: dict[str, np.ndarray]  # K, dist, R, t, size, r2max, z_ref (V, ...)
@@ -171,7 +172,7 @@ def make_sample(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], po
     ((N, 3) metres world, (N,) {0,1})."""
     v = prepare_views(images, masks, cameras, crop_size)
     return Sample(
-        image=np.round(v.image.numpy() * 255).astype(np.uint8), crop=v.crop.numpy(),
+        image=np.round(v.image.numpy() * 255).astype(np.uint8), crop=v.crop.numpy(), rgb=np.asarray(images, np.uint8),
         mask=(np.asarray(masks) > 0).astype(np.uint8), sdf=v.sdf.numpy()[:, 0].astype(np.float16),
         cams={k: getattr(v, k).numpy() for k in ("K", "dist", "R", "t", "size", "r2max", "z_ref")},
         points=np.asarray(points, np.float32), inside=np.asarray(inside, np.uint8),
@@ -183,6 +184,7 @@ def sample_views(s: Sample, index: np.ndarray) -> Views:
     return Views(
         image=torch.from_numpy(s.image[index]).float() / 255.0,
         crop=torch.from_numpy(s.crop[index]),
+        rgb=torch.from_numpy(s.rgb[index]).permute(0, 3, 1, 2).float() / 255.0,
         mask=torch.from_numpy(s.mask[index]).float()[:, None],
         sdf=torch.from_numpy(s.sdf[index].astype(np.float32))[:, None],
         **{k: torch.from_numpy(s.cams[k][index]) for k in ("K", "dist", "R", "t", "size", "r2max", "z_ref")},

@@ -25,9 +25,9 @@ from torch.nn import functional as F
 
 from humanrecon.implicit.views import ImplicitInputError, Views, project
 
-#: Per-view geometric features appended to the sampled image features: silhouette value, signed
-#: distance, relative depth, and the global feature vector is appended too.
-GEOMETRIC_FEATURES = 3
+#: Per-view point features appended to the sampled feature maps and the view's global vector: the
+#: full-resolution RGB at the point's pixel (3), silhouette value, signed distance, relative depth.
+GEOMETRIC_FEATURES = 6
 #: Relative depth is divided by this (metres) before entering the network.
 DEPTH_SCALE = 0.5
 
@@ -126,12 +126,13 @@ class ImplicitNet(nn.Module):
         gfull = torch.stack([(2 * u + 1) / W - 1, (2 * vv + 1) / H - 1], dim=-1).float().reshape(B * V, N, 1, 2)
         msk = F.grid_sample(v.mask.reshape(B * V, 1, *v.mask.shape[-2:]), gfull, align_corners=False, padding_mode="border")[:, 0, :, 0]
         sdf = F.grid_sample(v.sdf.reshape(B * V, 1, *v.sdf.shape[-2:]), gfull, align_corners=False, padding_mode="border")[:, 0, :, 0]
+        rgb = F.grid_sample(v.rgb.reshape(B * V, 3, *v.rgb.shape[-2:]), gfull, align_corners=False, padding_mode="border")[..., 0]
         seen_f = seen.reshape(B * V, N).float()
         msk = msk * seen_f
         dz = ((z - v.z_ref[..., None]) / DEPTH_SCALE).float().reshape(B * V, N) * seen_f
         x = torch.cat(
             [torch.cat(feats, dim=1).transpose(1, 2), enc.glob.reshape(B * V, 1, -1).expand(-1, N, -1),
-             torch.stack([msk, sdf * seen_f, dz], dim=-1)], dim=-1,
+             (rgb * seen_f[:, None]).transpose(1, 2), torch.stack([msk, sdf * seen_f, dz], dim=-1)], dim=-1,
         )  # fmt: skip
         h = self.view_mlp(x).reshape(B, V, N, -1)
         w = seen.float()[..., None]  # (B, V, N, 1)

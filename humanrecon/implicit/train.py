@@ -3,8 +3,10 @@
 Each step draws ``batch_size`` samples, for each a random subset of ``min_views``..``max_views`` of its
 cameras (one count per step, so views stack; one model serves every rig) and ``points_per_sample`` of
 its labelled query points, and minimises the binary cross-entropy between the predicted occupancy
-logits and the GT labels (the seed's loss). Colour jitter per view (gain, per-channel gain) keeps the
-image features from keying on the renderer's exact lighting.
+logits and the GT labels (the seed's loss) over the points inside the visual hull of the chosen views
+(outside it the reconstruction is 0 whatever the network says, :mod:`humanrecon.implicit.infer`).
+Colour jitter per view (gain, per-channel gain) keeps the image features from keying on the renderer's
+exact lighting.
 
 Checkpoints (model, optimiser, step, RNG state) are written atomically every ``checkpoint_every`` steps;
 a restarted run continues from the last one.
@@ -47,7 +49,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     threads: int = 2
-    jitter: float = 0.15
+    jitter: float = 0.08
     net: NetConfig = field(default_factory=NetConfig)
 
     @staticmethod
@@ -78,6 +80,7 @@ def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points:
             c = 1 + (torch.rand(num_views, 3, 1, 1, generator=gen) * 2 - 1) * jitter / 2
             rgb = (v.image[:, :3] * g * c).clamp(0, 1)
             v.image = torch.cat([rgb, v.image[:, 3:]], dim=1)
+            v.rgb = (v.rgb * g * c).clamp(0, 1)
         pi = torch.randperm(len(s.points), generator=gen)[:points].numpy()
         views.append(v)
         pts.append(torch.from_numpy(s.points[pi]).double())
@@ -130,7 +133,9 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
         idx = torch.randint(0, len(samples), (cfg.batch_size,), generator=gen).numpy()
         views, pts, lab = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter)
         logits, hull = model(views, pts)
-        loss = F.binary_cross_entropy_with_logits(logits, lab)
+        # the hull bounds the reconstruction (occupancy = min(hull, p)): learn where it is positive
+        w = (hull > 0).float()
+        loss = (F.binary_cross_entropy_with_logits(logits, lab, reduction="none") * w).sum() / w.sum().clamp(min=1.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

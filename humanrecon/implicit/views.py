@@ -5,6 +5,8 @@ Per view (camera) of one frame, :func:`prepare_views` builds
 * ``image`` (4, S, S) float32: the person crop (square, ``crops.BOX_SCALE`` x the silhouette box,
   resampled to ``S`` pixels) of RGB in [0, 1] and of the silhouette;
 * ``crop`` (2, 3): the affine map image pixels -> crop pixels (:func:`humanrecon.segmenter.crops.crop_matrix`);
+* ``rgb`` (3, H, W) float32 full-resolution image in [0, 1] (the colour at a point's exact pixel: views
+  that see the same surface point agree, the network's photo-consistency cue);
 * ``mask`` (1, H, W) float32 silhouette and ``sdf`` (1, H, W) float32 signed distance to its outline
   (pixels, positive inside) divided by the crop side in image pixels, so it does not depend on the
   image resolution;
@@ -37,6 +39,7 @@ class Views:
 
     image: torch.Tensor  # (V, 4, S, S)
     crop: torch.Tensor  # (V, 2, 3)
+    rgb: torch.Tensor  # (V, 3, H, W)
     mask: torch.Tensor  # (V, 1, H, W)
     sdf: torch.Tensor  # (V, 1, H, W)
     K: torch.Tensor  # (V, 3, 3)
@@ -47,7 +50,7 @@ class Views:
     r2max: torch.Tensor  # (V,)
     z_ref: torch.Tensor  # (V,)
 
-    FIELDS = ("image", "crop", "mask", "sdf", "K", "dist", "R", "t", "size", "r2max", "z_ref")
+    FIELDS = ("image", "crop", "rgb", "mask", "sdf", "K", "dist", "R", "t", "size", "r2max", "z_ref")
 
     def select(self, index) -> Views:
         """The views ``index`` (along the view axis, which is the first axis of unbatched views)."""
@@ -140,6 +143,7 @@ def prepare_views(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], 
         mc = crops.warp(m * 255, M, size).astype(np.float32) / 255.0
         out["image"].append(np.concatenate([rgb.transpose(2, 0, 1), mc[None]], axis=0))
         out["crop"].append(M)
+        out["rgb"].append(img.transpose(2, 0, 1).astype(np.float32) / 255.0)
         out["mask"].append(m[None].astype(np.float32))
         out["sdf"].append(signed_distance(m)[None] / side)
         out["K"].append(cam.K)
@@ -149,7 +153,7 @@ def prepare_views(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], 
         out["size"].append(np.array([W, H], np.float64))
         out["r2max"].append(min(lens_monotone_radius2(cam.dist), 1e6))
         out["z_ref"].append((cam.R @ center + cam.t)[2])
-    f32 = {"image", "mask", "sdf"}
+    f32 = {"image", "rgb", "mask", "sdf"}
     return Views(*(torch.as_tensor(np.stack(out[k]), dtype=torch.float32 if k in f32 else torch.float64) for k in Views.FIELDS))
 
 

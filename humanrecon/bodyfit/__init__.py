@@ -1,0 +1,25 @@
+"""Multi-view SMPL fitting: robust triangulation of 2D joints and SMPLify-style optimisation (``docs/bodyfit.md``)."""
+
+from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, fit_smpl, vertex_subset
+from humanrecon.bodyfit.triangulate import (
+    BodyFitError,
+    CameraTensors,
+    TriangulationConfig,
+    camera_tensors,
+    project_torch,
+    triangulate_points,
+)
+
+__all__ = [
+    "TERM_NAMES",
+    "BodyFitError",
+    "CameraTensors",
+    "FitConfig",
+    "FitResult",
+    "TriangulationConfig",
+    "camera_tensors",
+    "fit_smpl",
+    "project_torch",
+    "triangulate_points",
+    "vertex_subset",
+]

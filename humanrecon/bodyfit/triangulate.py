@@ -1,0 +1,318 @@
+"""Multi-view triangulation of 2D keypoints and a differentiable torch projection.
+
+Frames and units follow :mod:`humanrecon.conventions`: world points in metres, image points in *distorted*
+pixels (what a detector reports on the raw image, ``(0, 0)`` the centre of the top-left pixel), cameras
+in the OpenCV model of :class:`humanrecon.calibration.camera.Camera` (``X_c = R X_w + t``, distortion
+``(k1, k2, p1, p2, k3)``). Dimension letters: ``C`` cameras (views), ``N`` points.
+
+:func:`triangulate_points`
+    Confidence-weighted linear (DLT) triangulation in undistorted normalised coordinates, solved by a
+    batched SVD over all points at once, then a robust step per point: with >= 3 views the pair of views
+    whose two-view solution has the lowest MSAC cost (squared reprojection errors capped at
+    :attr:`TriangulationConfig.ransac_px`, summed over the views) seeds the inlier set (RANSAC-lite,
+    exhaustive over the pairs), the point is re-solved on the inliers, views whose reprojection error exceeds
+    ``max(outlier_px, outlier_factor * median)`` are dropped and the point is solved once more. Points
+    seen by fewer than 2 views are NaN.
+
+:func:`project_torch`
+    The same projection as :meth:`Camera.project`, batched over points and cameras, differentiable.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from humanrecon.calibration.camera import Camera
+
+__all__ = [
+    "BodyFitError",
+    "CameraTensors",
+    "TriangulationConfig",
+    "camera_tensors",
+    "project_torch",
+    "triangulate_points",
+]
+
+
+class BodyFitError(ValueError):
+    """Inputs to triangulation or body fitting are inconsistent; the message names the frame/camera."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Torch projection
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraTensors:
+    """A rig's parameters stacked as torch tensors (one dtype/device), for :func:`project_torch`.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Camera names, in order.
+    K : (C, 3, 3) pixels; dist : (C, 5) ``(k1, k2, p1, p2, k3)``; R : (C, 3, 3) world->camera;
+    t : (C, 3) metres.
+    """
+
+    names: tuple[str, ...]
+    K: torch.Tensor
+    dist: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+
+
+def camera_tensors(
+    cameras: Sequence[Camera], dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+) -> CameraTensors:
+    """Stack ``cameras`` into a :class:`CameraTensors` of ``dtype`` on ``device``."""
+    cams = list(cameras)
+    if not cams:
+        raise BodyFitError("no cameras given")
+
+    def stack(field: str) -> torch.Tensor:
+        arr = np.stack([np.asarray(getattr(c, field), dtype=np.float64) for c in cams])
+        return torch.as_tensor(arr, dtype=dtype, device=device)
+
+    for c in cams:
+        if np.asarray(c.dist).shape != (5,):
+            raise BodyFitError(f"camera {c.name!r}: dist must have 5 entries (k1, k2, p1, p2, k3), got {np.size(c.dist)}")
+    return CameraTensors(tuple(c.name for c in cams), stack("K"), stack("dist"), stack("R"), stack("t"))
+
+
+def project_torch(
+    X: torch.Tensor, cameras: Sequence[Camera] | CameraTensors, *, return_depth: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Project world points into every camera, OpenCV distortion included (as :meth:`Camera.project`).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        (..., 3) world points, metres.
+    cameras : list of Camera or CameraTensors
+        C cameras; a list is converted with :func:`camera_tensors` to ``X``'s dtype and device.
+    return_depth : bool
+        Also return the camera-frame depth.
+
+    Returns
+    -------
+    uv : torch.Tensor
+        (..., C, 2) distorted pixel coordinates. Points at ``z <= 0`` get the formula's meaningless value,
+        exactly like :meth:`Camera.project`; mask them with the depth.
+    z : torch.Tensor, only with ``return_depth``
+        (..., C) depth along each camera's optical axis, metres.
+    """
+    if not isinstance(cameras, CameraTensors):
+        cameras = camera_tensors(cameras, dtype=X.dtype, device=X.device)
+    if X.shape[-1] != 3:
+        raise BodyFitError(f"project_torch: points must have shape (..., 3), got {tuple(X.shape)}")
+    Xc = torch.einsum("cij,...j->...ci", cameras.R, X) + cameras.t  # (..., C, 3)
+    z = Xc[..., 2]
+    x = Xc[..., 0] / z
+    y = Xc[..., 1] / z
+    d = cameras.dist
+    k1, k2, p1, p2, k3 = d[:, 0], d[:, 1], d[:, 2], d[:, 3], d[:, 4]
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xy2 = 2.0 * x * y
+    xd = x * radial + p1 * xy2 + p2 * (r2 + 2.0 * x * x)
+    yd = y * radial + p1 * (r2 + 2.0 * y * y) + p2 * xy2
+    K = cameras.K
+    u = K[:, 0, 0] * xd + K[:, 0, 1] * yd + K[:, 0, 2]
+    v = K[:, 1, 1] * yd + K[:, 1, 2]
+    uv = torch.stack([u, v], dim=-1)
+    return (uv, z) if return_depth else uv
+
+
+# --------------------------------------------------------------------------------------------------
+# Triangulation
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriangulationConfig:
+    """Thresholds of :func:`triangulate_points`.
+
+    Attributes
+    ----------
+    min_conf : float
+        A view observes a point when its confidence is strictly above this (confidences in [0, 1]).
+    ransac_px : float
+        Inlier threshold (pixels, reprojection error) for scoring the two-view hypotheses.
+    outlier_px : float
+        Views whose reprojection error (pixels) exceeds ``max(outlier_px, outlier_factor * median)`` of the
+        point's inlier errors are dropped before the final solve.
+    outlier_factor : float
+        See ``outlier_px``.
+    """
+
+    min_conf: float = 0.1
+    ransac_px: float = 10.0
+    outlier_px: float = 10.0
+    outlier_factor: float = 3.0
+
+
+def _dlt(xy: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Weighted DLT for N points at once.
+
+    xy : (C, N, 2) normalised undistorted coordinates (any finite value where ``w == 0``);
+    w : (C, N) row weights (0 = view not used); P : (C, 3, 4) normalised projection matrices ``[R | t]``.
+    Returns (N, 3) world points (NaN where the homogeneous solution is at infinity).
+    """
+    rows_x = xy[..., 0:1] * P[:, None, 2, :] - P[:, None, 0, :]  # (C, N, 4)
+    rows_y = xy[..., 1:2] * P[:, None, 2, :] - P[:, None, 1, :]
+    A = np.concatenate([rows_x * w[..., None], rows_y * w[..., None]], axis=0)  # (2C, N, 4)
+    A = np.transpose(A, (1, 0, 2))  # (N, 2C, 4)
+    _, _, vt = np.linalg.svd(A)
+    h = vt[:, -1, :]  # (N, 4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X = h[:, :3] / h[:, 3:4]
+    X[~np.isfinite(X).all(axis=1)] = np.nan
+    return X
+
+
+def _reproject(X: np.ndarray, cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray]:
+    """(C, N, 2) pixels and (C, N) depths of world points (N, 3) (NaN rows stay NaN)."""
+    uv = np.empty((len(cameras), X.shape[0], 2))
+    z = np.empty((len(cameras), X.shape[0]))
+    with np.errstate(invalid="ignore"):
+        for c, cam in enumerate(cameras):
+            uv[c], z[c] = cam.project_with_depth(X)
+    return uv, z
+
+
+def _errors(X: np.ndarray, uv: np.ndarray, cameras: Sequence[Camera]) -> np.ndarray:
+    """(C, N) reprojection error in pixels; inf where the point is behind the camera or not finite."""
+    proj, z = _reproject(X, cameras)
+    with np.errstate(invalid="ignore"):
+        err = np.linalg.norm(proj - uv, axis=-1)
+        err[~(z > 0) | ~np.isfinite(err)] = np.inf
+    return err
+
+
+def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Median over axis 0 of ``values`` where ``mask`` (NaN where no entry)."""
+    v = np.where(mask, values, np.nan)
+    out = np.full(values.shape[1], np.nan)
+    has = mask.any(axis=0)
+    if has.any():
+        out[has] = np.nanmedian(v[:, has], axis=0)
+    return out
+
+
+def triangulate_points(
+    uv: np.ndarray,
+    conf: np.ndarray,
+    cameras: Sequence[Camera],
+    config: TriangulationConfig = TriangulationConfig(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust multi-view triangulation of N points seen by C cameras (module docstring).
+
+    Parameters
+    ----------
+    uv : array_like
+        (C, N, 2) distorted image pixels of each point in each camera (any value where unobserved).
+    conf : array_like
+        (C, N) confidences in [0, 1]; a view is used for a point when ``conf > config.min_conf`` and its
+        pixel is finite. Confidences weight the DLT rows.
+    cameras : list of Camera
+        The C cameras, in the order of ``uv``'s first axis.
+    config : TriangulationConfig
+
+    Returns
+    -------
+    X : numpy.ndarray
+        (N, 3) float64 world points, metres; NaN for points with fewer than 2 usable views.
+    residual_px : numpy.ndarray
+        (N,) mean reprojection error (pixels, distortion included) over the views finally used; NaN where
+        ``X`` is NaN.
+    used : numpy.ndarray
+        (C, N) bool, the views the final solve used.
+
+    Raises
+    ------
+    BodyFitError
+        Shapes disagree (the message names the array and, for cameras, the camera).
+    """
+    cams = list(cameras)
+    uv = np.asarray(uv, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    C = len(cams)
+    if uv.ndim != 3 or uv.shape[2] != 2:
+        raise BodyFitError(f"triangulate_points: uv must have shape (C, N, 2), got {uv.shape}")
+    if uv.shape[0] != C:
+        names = ", ".join(repr(c.name) for c in cams)
+        raise BodyFitError(f"triangulate_points: uv has {uv.shape[0]} views but {C} cameras were given ({names})")
+    if conf.shape != uv.shape[:2]:
+        raise BodyFitError(f"triangulate_points: conf must have shape {uv.shape[:2]} (C, N), got {conf.shape}")
+    N = uv.shape[1]
+    X = np.full((N, 3), np.nan)
+    residual = np.full(N, np.nan)
+    if N == 0:
+        return X, residual, np.zeros((C, 0), dtype=bool)
+
+    observed = (conf > config.min_conf) & np.isfinite(uv).all(axis=-1)
+    xy = np.zeros((C, N, 2))
+    for c, cam in enumerate(cams):  # a loop over cameras, vectorised over points
+        idx = np.flatnonzero(observed[c])
+        if idx.size:
+            und = cam.undistort_pixels(uv[c, idx])
+            ok = np.isfinite(und).all(axis=1)
+            xy[c, idx[ok]] = und[ok]
+            observed[c, idx[~ok]] = False
+    P = np.stack([np.hstack([cam.R, cam.t[:, None]]) for cam in cams])  # (C, 3, 4)
+    weight = np.where(observed, np.clip(conf, 0.0, 1.0), 0.0)
+    nviews = observed.sum(axis=0)
+    valid = nviews >= 2
+    used = observed & valid[None]
+
+    # RANSAC-lite for points with >= 3 views: the pair of views with the most inliers seeds the inlier set.
+    multi = nviews >= 3
+    if multi.any():
+        best_count = np.full(N, -1)
+        best_cost = np.full(N, np.inf)
+        best_inliers = used.copy()
+        for i, j in itertools.combinations(range(C), 2):
+            pair = multi & observed[i] & observed[j]
+            if not pair.any():
+                continue
+            w_pair = np.zeros_like(weight)
+            w_pair[i], w_pair[j] = np.where(pair, 1.0, 0.0), np.where(pair, 1.0, 0.0)
+            Xp = _dlt(xy, w_pair, P)
+            err = _errors(Xp, uv, cams)
+            inl = observed & (err <= config.ransac_px)
+            count = inl.sum(axis=0)
+            # MSAC score: squared errors capped at the threshold, summed over the observing views
+            cost = np.where(observed, np.minimum(err, config.ransac_px) ** 2, 0.0).sum(axis=0)
+            better = pair & (count >= 2) & (cost < best_cost)
+            best_count = np.where(better, count, best_count)
+            best_cost = np.where(better, cost, best_cost)
+            best_inliers[:, better] = inl[:, better]
+        found = multi & (best_count >= 2)
+        used[:, found] = best_inliers[:, found]
+
+    X = _dlt(xy, np.where(used, weight, 0.0), P)
+    err = _errors(X, uv, cams)
+    # Final outlier rejection against the adaptive threshold, then one more solve.
+    med = _masked_median(err, used & np.isfinite(err))
+    thresh = np.maximum(config.outlier_px, config.outlier_factor * np.nan_to_num(med, nan=np.inf))
+    keep = used & (err <= thresh[None])
+    drop = (keep.sum(axis=0) >= 2) & (keep != used).any(axis=0)
+    if drop.any():
+        used[:, drop] = keep[:, drop]
+        X_new = _dlt(xy, np.where(used, weight, 0.0), P)
+        X[drop] = X_new[drop]
+        err = _errors(X, uv, cams)
+
+    ok = (used.sum(axis=0) >= 2) & np.isfinite(X).all(axis=1)
+    used &= ok[None]
+    X[~ok] = np.nan
+    with np.errstate(invalid="ignore"):
+        e = np.where(used, err, 0.0)
+        residual = np.where(ok, e.sum(axis=0) / np.maximum(used.sum(axis=0), 1), np.nan)
+    return X, residual, used

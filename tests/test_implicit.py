@@ -3,6 +3,9 @@ points no camera sees, inference inside the hull, bad input."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +179,29 @@ def test_bad_inputs_name_the_culprit(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ImplicitWeightsError, match="junk.pt"):
         load_implicit(junk)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "models" / "implicit" / "implicit.pt"
+CACHE_ANNY = ROOT / ".cache" / "anny"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped implicit weights")
+def test_shipped_weights_reproduce_their_model_card(body_model_dir, tmp_path):
+    """Re-render the card's check sample of the held-out set and evaluate: the figures match the card."""
+    from humanrecon.implicit.data import load_samples, shard_files
+    from humanrecon.implicit.shards import ImplicitSetConfig, write_implicit_set
+
+    card = json.loads(Path(str(SHIPPED) + ".json").read_text())
+    check = card["reproduce_check"]
+    out = write_implicit_set(tmp_path / "check", ImplicitSetConfig.from_dict({"kind": "implicit", **check["set_config"]}),
+                             body_model_dir, CACHE_ANNY)  # fmt: skip
+    model, _ = load_implicit(SHIPPED)
+    got = evaluate(model, load_samples(shard_files(out), model.config.crop_size))
+    want = check["metrics"]
+    assert got["samples"] == want["samples"]
+    assert got["point_accuracy"] == pytest.approx(want["point_accuracy"], abs=0.002)
+    assert got["point_iou"] == pytest.approx(want["point_iou"], abs=0.003)
+    # and the card's held-out figures are better than chance on inside points
+    assert card["held_out_point_metrics"]["8_views"]["point_iou"] > 0.5

@@ -195,6 +195,10 @@ def load_checkpoint_model(state: dict) -> ImplicitNet:
     return model
 
 
+#: Samples of held-out shard 0 that the model card's reproducibility check re-evaluates.
+CHECK_SAMPLES = 1
+
+
 def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shards: str | Path, output: str | Path,
                      extra: dict | None = None) -> dict:
     """Evaluate a checkpoint on the held-out shards and write weights (``output``) + model card (``output.json``)."""
@@ -205,6 +209,16 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
         raise FileNotFoundError(f"{test_shards}: no shard_*.h5 held-out shards")
     samples = load_samples(test_files, model.config.crop_size)
     metrics = {f"{v}_views": evaluate(model, samples, v) for v in (8, 4)}
+    # the model card's reproducibility check: the first sample of held-out shard 0, which a one-sample
+    # shard of the same seed re-renders identically (samples and their points are drawn in order)
+    import h5py
+
+    with h5py.File(test_files[0], "r") as f:
+        seed, (cams, size, n_points) = int(f.attrs["seed"]), (f["mask"].shape[1], f["mask"].shape[-1], f["points"].shape[1])
+    check = {
+        "set_config": {"seed": seed, "shards": 1, "samples": CHECK_SAMPLES, "cameras": int(cams), "size": int(size), "points": int(n_points)},
+        "metrics": evaluate(model, load_samples(test_files[:1], model.config.crop_size, samples=CHECK_SAMPLES)),
+    }
     buf = io.BytesIO()
     torch.save({"model": state["model"], "net": asdict(model.config)}, buf)
     atomic_write_bytes(output, buf.getvalue())
@@ -214,6 +228,7 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
         "data": {"train": {"folder": str(train_shards), "shards": len(shard_files(train_shards))},
                  "test": {"folder": str(test_shards), "shards": len(test_files)}},  # fmt: skip
         "held_out_point_metrics": metrics,
+        "reproduce_check": check,
         "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
         "config_hash": config_hash(state["config"]),
         "reproduce": "snakemake models/implicit/trained/implicit.pt (config.yaml: training), docs/implicit.md",
@@ -221,3 +236,10 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
     }  # fmt: skip
     atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
     return metrics
+
+
+def train_and_export(train_shards: str | Path, test_shards: str | Path, workdir: str | Path, output: str | Path,
+                     config: TrainConfig = TrainConfig()) -> dict:
+    """Train (resuming in ``workdir``), evaluate on the held-out shards and write weights + model card
+    (``output`` and ``output.json``); returns the held-out point metrics (rule train_implicit)."""
+    return export_with_card(train(train_shards, workdir, config), train_shards, test_shards, output)

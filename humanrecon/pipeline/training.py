@@ -1,4 +1,4 @@
-"""Training-set and training entry points of rules/training.smk (one call per workflow script)."""
+"""Training sets of rules/training.smk (rule training_set): one entry point for every kind."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ def build_training_set(out_dir: str | os.PathLike, settings: dict, body_model_pa
                        anny_cache_dir: str | os.PathLike | None = None) -> Path:
     """A synthetic training set (config ``training.datasets.<name>``) at ``out_dir``: segmenter shards
     (:func:`humanrecon.synth.shards.write_training_set`, the default ``kind``) or implicit shards with
-    labelled 3-D points (:func:`humanrecon.implicit.data.write_implicit_set`, ``kind: implicit``)."""
+    labelled 3-D points (:func:`humanrecon.implicit.shards.write_implicit_set`, ``kind: implicit``)."""
     kind = settings.get("kind", "segmenter")
     if kind == "implicit":
-        from humanrecon.implicit.data import ImplicitSetConfig, write_implicit_set
+        from humanrecon.implicit.shards import ImplicitSetConfig, write_implicit_set
 
         return write_implicit_set(out_dir, ImplicitSetConfig.from_dict(settings), body_model_path, anny_cache_dir)
     if kind != "segmenter":
@@ -21,13 +21,3 @@ def build_training_set(out_dir: str | os.PathLike, settings: dict, body_model_pa
     from humanrecon.synth.shards import ShardConfig, write_training_set
 
     return write_training_set(out_dir, ShardConfig.from_dict({k: v for k, v in settings.items() if k != "kind"}), body_model_path, anny_cache_dir)
-
-
-def train_implicit(train_shards: str | os.PathLike, test_shards: str | os.PathLike, workdir: str | os.PathLike,
-                   output: str | os.PathLike, settings: dict) -> dict:
-    """Train (resuming in ``workdir``) the implicit network, evaluate it on the held-out shards and write
-    weights + model card; returns the held-out point metrics."""
-    from humanrecon.implicit.train import TrainConfig, export_with_card, train
-
-    ckpt = train(train_shards, workdir, TrainConfig.from_dict(settings))
-    return export_with_card(ckpt, train_shards, test_shards, output)

@@ -30,6 +30,7 @@ from humanrecon.implicit.data import Sample, load_samples, sample_views, shard_f
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import Views, stack
 from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
+from humanrecon.io.checkpoint import resume_checkpoint, save_checkpoint
 from humanrecon.provenance import config_hash, provenance
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,6 @@ def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points:
     return stack(views), torch.stack(pts), torch.stack(labs)
 
 
-def _save(path: Path, model, opt, step: int, gen: torch.Generator, cfg: TrainConfig) -> None:
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": gen.get_state(), "config": asdict(cfg)}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = TrainConfig(), progress: bool = True,
           samples: list[Sample] | None = None) -> Path:
     """Train (or resume) in ``workdir`` (checkpoint.pt, train_log.jsonl) on the shards in ``shard_dir`` (or
@@ -106,17 +101,7 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
     model = ImplicitNet(cfg.net)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step = int(state["step"])
-        log.info("resuming from %s at step %d", ckpt, step)
-        if logf.exists():  # drop records of steps after the checkpoint (they are redone)
-            keep = [ln for ln in logf.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-            atomic_write_text(logf, "".join(ln + "\n" for ln in keep))
+    step = resume_checkpoint(ckpt, logf, model, opt, gen)
     if samples is None:
         files = shard_files(shard_dir)
         if not files:
@@ -152,7 +137,7 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
         if progress and (step % 10 == 0 or step == cfg.steps):
             log.info("step %d/%d  loss %.4f  acc %.4f (in hull %.4f)  %d views  %.1f s", step, cfg.steps, rec["loss"], acc, acc_hull, nv, rec["s"])
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            _save(ckpt, model, opt, step, gen, cfg)
+            save_checkpoint(ckpt, model, opt, step, gen, asdict(cfg))
     return ckpt
 
 

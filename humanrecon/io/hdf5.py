@@ -269,12 +269,8 @@ def describe_h5(path: str | os.PathLike) -> str:
 # File kinds
 # ----------------------------------------------------------------------------------------------------
 
-#: Training shard of the synthetic studio: B samples (one body, C views each).
-TRAINING_SHARD = FileSchema(
-    kind="training_shard",
-    version=1,
-    description="Synthetic multi-view samples with full ground truth for the learned stages.",
-    datasets=(
+#: Datasets every synthetic-sample shard kind has: B samples, C views each, cameras and SMPL parameters.
+_SAMPLE_VIEWS = (
         DatasetSpec("rgb", ("B", "C", "H", "W", "3"), "uint8", "sRGB", "pixels", "rendered images", compress=True),
         DatasetSpec("mask", ("B", "C", "H", "W"), "uint8", "{0,1}", "pixels", "person silhouette", compress=True),
         DatasetSpec("parts", ("B", "C", "H", "W"), "uint8", "part id", "pixels", "12-part map, 0 background", compress=True),
@@ -286,6 +282,15 @@ TRAINING_SHARD = FileSchema(
         DatasetSpec("body_pose", ("B", "69"), "float64", "rad", "model", "axis-angle, joints 1..23"),
         DatasetSpec("global_orient", ("B", "3"), "float64", "rad", "world", "axis-angle root orientation"),
         DatasetSpec("transl", ("B", "3"), "float64", "m", "world", "SMPL translation"),
+)
+
+#: Training shard of the synthetic studio: B samples (one body, C views each).
+TRAINING_SHARD = FileSchema(
+    kind="training_shard",
+    version=1,
+    description="Synthetic multi-view samples with full ground truth for the learned stages.",
+    datasets=(
+        *_SAMPLE_VIEWS,
         DatasetSpec("joints", ("B", "24", "3"), "float64", "m", "world", "SMPL joints"),
         DatasetSpec("joints2d", ("B", "C", "24", "2"), "float64", "pixels", "pixels", "projected joints (distorted)"),
         DatasetSpec("subject", ("B",), "int64", "-", "-", "subject index within the shard"),
@@ -299,17 +304,7 @@ IMPLICIT_SHARD = FileSchema(
     version=1,
     description="Synthetic multi-view samples with occupancy-labelled query points (implicit reconstruction).",
     datasets=(
-        DatasetSpec("rgb", ("B", "C", "H", "W", "3"), "uint8", "sRGB", "pixels", "rendered images", compress=True),
-        DatasetSpec("mask", ("B", "C", "H", "W"), "uint8", "{0,1}", "pixels", "person silhouette", compress=True),
-        DatasetSpec("parts", ("B", "C", "H", "W"), "uint8", "part id", "pixels", "12-part map, 0 background", compress=True),
-        DatasetSpec("K", ("B", "C", "3", "3"), "float64", "pixels", "camera", "intrinsics"),
-        DatasetSpec("dist", ("B", "C", "5"), "float64", "-", "camera", "OpenCV k1 k2 p1 p2 k3"),
-        DatasetSpec("R", ("B", "C", "3", "3"), "float64", "-", "world->camera", "rotation"),
-        DatasetSpec("t", ("B", "C", "3"), "float64", "m", "world->camera", "translation"),
-        DatasetSpec("betas", ("B", "10"), "float64", "-", "model", "SMPL shape"),
-        DatasetSpec("body_pose", ("B", "69"), "float64", "rad", "model", "axis-angle, joints 1..23"),
-        DatasetSpec("global_orient", ("B", "3"), "float64", "rad", "world", "axis-angle root orientation"),
-        DatasetSpec("transl", ("B", "3"), "float64", "m", "world", "SMPL translation"),
+        *_SAMPLE_VIEWS,
         DatasetSpec("points", ("B", "N", "3"), "float32", "m", "world", "query points: near the clothed surface and uniform"),
         DatasetSpec("inside", ("B", "N"), "uint8", "{0,1}", "-", "GT occupancy (winding number of the clothed mesh > 0.5)"),
         DatasetSpec("near_surface", ("B", "N"), "uint8", "{0,1}", "-", "1: drawn near the surface, 0: uniform in the box"),

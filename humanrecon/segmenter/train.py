@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from humanrecon.bodymodel.skeleton import PART_NAMES
 from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
+from humanrecon.io.checkpoint import resume_checkpoint, save_checkpoint
 from humanrecon.provenance import config_hash, provenance
 from humanrecon.segmenter.crops import BOX_SCALE
 from humanrecon.segmenter.data import AugmentConfig, CropSet, load_crops, make_batch, store_size
@@ -93,13 +94,6 @@ def losses(out, batch, joint_l1_weight: float = 0.1) -> dict[str, torch.Tensor]:
     return {"total": total, "fg": fg, "parts": parts, "heatmap": heat, "joint_l1_cells": l1}
 
 
-def _save_checkpoint(path: Path, model, opt, step: int, gen: torch.Generator, cfg: TrainConfig) -> None:
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": gen.get_state(),
-                "config": asdict(cfg)}, buf)  # fmt: skip
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainConfig(), progress: bool = True) -> Path:
     """Train (or resume) in ``workdir`` (checkpoint.pt, train_log.jsonl); returns the checkpoint path."""
     torch.set_num_threads(cfg.threads)
@@ -111,17 +105,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
     model = SegmenterNet(tuple(cfg.widths))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step = int(state["step"])
-        log.info("resuming from %s at step %d", ckpt, step)
-        if logf.exists():  # drop records of steps after the checkpoint (they are redone)
-            keep = [ln for ln in logf.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-            atomic_write_text(logf, "".join(ln + "\n" for ln in keep))
+    step = resume_checkpoint(ckpt, logf, model, opt, gen)
     store = store_size(cfg.input_size)
     loaded: dict[Path, CropSet] = {}
     data: CropSet | None = None
@@ -157,7 +141,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
             log.info("step %d/%d  loss %.4f (fg %.3f parts %.3f heat %.3f l1 %.2f cells)  %.1f s",
                      step, cfg.steps, rec["total"], rec["fg"], rec["parts"], rec["heatmap"], rec["joint_l1_cells"], rec["s"])  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            _save_checkpoint(ckpt, model, opt, step, gen, cfg)
+            save_checkpoint(ckpt, model, opt, step, gen, asdict(cfg))
     return ckpt
 
 

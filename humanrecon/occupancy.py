@@ -338,15 +338,30 @@ def carve(
         A camera's silhouette is empty or its mask size does not match the camera (the message names
         the camera), mask values outside {0, 1}, bad ``points``/``min_views``/``chunk``.
     """
-    views = _prepare_views(masks, cameras)
-    min_views = _resolve_policy(outside_image, min_views, len(views))
-    chunk = _check_chunk(chunk)
+    hull = hull_function(masks, cameras, min_views=min_views, chunk=chunk, outside_image=outside_image)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:
         raise VisualHullError(f"points must have shape (N, 3), got {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise VisualHullError(f"points: {int(np.count_nonzero(~np.isfinite(pts).all(axis=1)))} rows are not finite")
-    return _carve(pts, views, outside_image, min_views, chunk)
+    return hull(pts)
+
+
+def hull_function(
+    masks: np.ndarray,
+    cameras: list[Camera] | tuple[Camera, ...],
+    *,
+    min_views: int | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    outside_image: Literal["carve", "abstain"] = "carve",
+) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`carve` with its inputs validated and prepared once: a function of (N, 3) float64 world
+    points returning (N,) float32 occupancy, for callers that query the same frame many times (the
+    octree levels, the implicit reconstruction)."""
+    views = _prepare_views(masks, cameras)
+    min_views = _resolve_policy(outside_image, min_views, len(views))
+    chunk = _check_chunk(chunk)
+    return lambda pts: _carve(pts, views, outside_image, min_views, chunk)
 
 
 # -- bounding box -----------------------------------------------------------------------------------
@@ -724,13 +739,8 @@ def octree_occupancy(
     OccupancyGrid
         ``values`` (R, R, R) float32; ``num_queries`` counts the points projected.
     """
-    views = _prepare_views(masks, cameras)
-    min_views = _resolve_policy(outside_image, min_views, len(views))
-    chunk = _check_chunk(chunk)
-    return octree_grid(
-        lambda pts: _carve(pts, views, outside_image, min_views, chunk), bbox, resolution,
-        coarse_resolution=coarse_resolution, iso=iso,
-    )  # fmt: skip
+    hull = hull_function(masks, cameras, min_views=min_views, chunk=chunk, outside_image=outside_image)
+    return octree_grid(hull, bbox, resolution, coarse_resolution=coarse_resolution, iso=iso)
 
 
 def octree_grid(

@@ -21,7 +21,7 @@ import torch
 from humanrecon.calibration.camera import Camera
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import ImplicitInputError, prepare_views
-from humanrecon.occupancy import OccupancyGrid, carve, octree_grid
+from humanrecon.occupancy import OccupancyGrid, hull_function, octree_grid
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,12 @@ def implicit_occupancy(
     if len(cameras) < 1:
         raise ImplicitInputError("the implicit reconstruction needs at least one camera, got none")
     views = prepare_views(images, masks, cameras, model.config.crop_size).to(device)
+    carve = hull_function(masks, cameras)
     with torch.inference_mode():
         enc = model.encode(views)
 
         def evaluate(pts: np.ndarray) -> np.ndarray:
-            hull = carve(pts, masks, cameras)
+            hull = carve(pts)
             out = np.zeros(len(pts), np.float32)
             todo = np.flatnonzero(hull > 0)
             for s in range(0, todo.size, batch_points):

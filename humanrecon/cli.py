@@ -160,18 +160,26 @@ def _cmd_train_segmenter(args) -> int:
     return 0
 
 
+def _shard_paths(path: Path) -> list[Path]:
+    """A shard file, or the ``shard_*.h5`` files of a folder."""
+    return sorted(Path(path).glob("shard_*.h5")) if Path(path).is_dir() else [Path(path)]
+
+
+def _print_json(obj: dict, output: Path | None) -> None:
+    """Print ``obj`` as JSON and, with ``output``, write it there too."""
+    text = json.dumps(obj, indent=2)
+    if output:
+        Path(output).write_text(text + "\n")
+    print(text)
+
+
 def _cmd_eval_segmenter(args) -> int:
     from humanrecon.segmenter.data import load_crops, store_size
     from humanrecon.segmenter.infer import load_segmenter
     from humanrecon.segmenter.train import evaluate
 
     model, size = load_segmenter(args.weights)
-    shards = sorted(Path(args.shards).glob("shard_*.h5")) if Path(args.shards).is_dir() else [Path(args.shards)]
-    metrics = evaluate(model, load_crops(shards, store_size(size)), size)
-    text = json.dumps(metrics, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    print(text)
+    _print_json(evaluate(model, load_crops(_shard_paths(args.shards), store_size(size)), size), args.output)
     return 0
 
 
@@ -187,18 +195,13 @@ def _cmd_train_implicit(args) -> int:
 
 
 def _cmd_eval_implicit(args) -> int:
-    from humanrecon.implicit.data import load_samples, shard_files
+    from humanrecon.implicit.data import load_samples
     from humanrecon.implicit.infer import load_implicit
     from humanrecon.implicit.train import evaluate
 
     model, _ = load_implicit(args.weights)
-    shards = shard_files(args.shards) if Path(args.shards).is_dir() else [Path(args.shards)]
-    samples = load_samples(shards, model.config.crop_size)
-    metrics = {f"{v}_views": evaluate(model, samples, v) for v in args.views}
-    text = json.dumps(metrics, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-    print(text)
+    samples = load_samples(_shard_paths(args.shards), model.config.crop_size)
+    _print_json({f"{v}_views": evaluate(model, samples, v) for v in args.views}, args.output)
     return 0
 
 

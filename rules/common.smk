@@ -125,3 +125,25 @@ def occupancy_session_input(wildcards):
 def implicit_gpus(wildcards):
     """GPUs requested by an occupancy job: one for the implicit network (used when present)."""
     return 1 if implicit_input(wildcards) else 0
+
+
+def body_fit_enabled():
+    """True when the SMPL stage runs (config body_fit.enabled)."""
+    return bool(config.get("body_fit", {}).get("enabled", False))
+
+
+if body_fit_enabled() and config.get("segmentation", {}).get("source", "plates") == "plates":
+    raise ValueError(
+        "config.yaml: body_fit.enabled is true but segmentation.source is 'plates': the SMPL stage regresses the body "
+        "from the learned segmenter's 12-part maps and 2D joints. Set segmentation.source to 'both' (plates for the "
+        "silhouettes, the network for parts and joints) or 'network', or set body_fit.enabled: false."
+    )
+
+
+def smpl_input(pattern):
+    """Input function: the SMPL stage's output for a chunk when the stage runs, else nothing."""
+
+    def files(wildcards):
+        return [pattern.format(session=wildcards.session, chunk=wildcards.chunk)] if body_fit_enabled() else []
+
+    return files

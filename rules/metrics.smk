@@ -6,6 +6,8 @@ rule metrics:
         session=session_input,
         manifest="results/{session}/meshes/{chunk}.json",
         segmentation="results/{session}/segmentation/{chunk}.h5",
+        smpl=smpl_input("results/{session}/smpl/{chunk}.h5"),
+        body_model=lambda w: body_model_input() if body_fit_enabled() else [],
     output:
         "results/{session}/metrics/{chunk}.json",
     params:
@@ -13,6 +15,7 @@ rule metrics:
         surface_samples=config.get("metrics", {}).get("surface_samples", 100000),
         iou_resolution=config.get("metrics", {}).get("iou_resolution", 128),
         seed=config.get("metrics", {}).get("seed", 0),
+        body_model=config["body_model"]["path"],
     log:
         "logs/metrics/{session}/{chunk}.log",
     benchmark:

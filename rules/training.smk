@@ -1,8 +1,9 @@
 # Training of the learned stages: synthetic training sets (humanrecon.synth.shards, humanrecon.implicit.data),
-# the segmenter (humanrecon.segmenter.train) and the implicit network (humanrecon.implicit.train). Not part
-# of `rule all`: the DAG uses the shipped weights (segmentation.model, occupancy.model);
-# `snakemake models/segmenter/trained/segmenter.pt` / `models/implicit/trained/implicit.pt` retrain them
-# (docs/segmenter.md, docs/implicit.md).
+# the segmenter (humanrecon.segmenter.train), the SMPL regressor (humanrecon.regressor.train, data rendered on
+# the fly) and the implicit network (humanrecon.implicit.train). Not part of `rule all`: the DAG uses the
+# shipped weights (segmentation.model, body_fit.model, occupancy.model); `snakemake
+# models/{segmenter,regressor,implicit}/trained/<name>.pt` retrains them (docs/segmenter.md, docs/regressor.md,
+# docs/implicit.md).
 
 
 rule training_set:
@@ -76,3 +77,28 @@ rule train_implicit:
         gpu=1,
     script:
         "../workflow_scripts/train_implicit.py"
+
+
+rule train_regressor:
+    input:
+        body_model=body_model_input(),
+    output:
+        weights="models/regressor/trained/regressor.pt",
+        card="models/regressor/trained/regressor.pt.json",
+    params:
+        settings=config.get("training", {}).get("regressor", {}),
+        body_model=config["body_model"]["path"],
+        workdir="work/regressor",
+    log:
+        "logs/train_regressor.log",
+    benchmark:
+        "benchmarks/results/train_regressor.tsv"
+    conda:
+        "../envs/learning.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=1440,
+        gpu=1,
+    script:
+        "../workflow_scripts/train_regressor.py"

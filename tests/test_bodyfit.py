@@ -162,7 +162,7 @@ def test_torch_body_matches_smplx(body_model):
     ref = body_model.forward_numpy(np.tile(betas, (3, 1)), bp, go, tr)
     subset = fit_module.vertex_subset(body_model, 500)
     assert len(np.unique(subset)) == 500 and subset.max() < body_model.num_surface_vertices
-    body = fit_module._TorchBody(body_model, subset, torch.float64, torch.device("cpu"))
+    body = fit_module.TorchBody(body_model, subset, torch.float64, torch.device("cpu"))
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     joints, verts = body(t(betas[None]), t(go), t(bp), t(tr), True)
     assert np.abs(joints.numpy() - ref["joints"]).max() <= 1e-9

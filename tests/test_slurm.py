@@ -67,6 +67,9 @@ def _config(path: Path, sessions: dict, synth: dict, body_model_dir: Path) -> Pa
     cfg["occupancy"].update(resolution=64, coarse_resolution=8)
     cfg["metrics"].update(surface_samples=5000, iou_resolution=48)
     cfg.pop("curation", None)
+    # cluster mechanics, not the learned stages: plate silhouettes, no SMPL stage (tests/test_pipeline.py runs it)
+    cfg["segmentation"]["source"] = "plates"
+    cfg["body_fit"]["enabled"] = False
     path.write_text(yaml.safe_dump(cfg))
     return path
 

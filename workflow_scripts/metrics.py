@@ -12,6 +12,8 @@ evaluate_chunk(
     session_path=snakemake.params.session,  # noqa: F821
     manifest=snakemake.input.manifest,  # noqa: F821
     segmentation=snakemake.input.segmentation,  # noqa: F821
+    smpl=snakemake.input.smpl[0] if snakemake.input.smpl else None,  # noqa: F821
+    body_model=snakemake.params.body_model,  # noqa: F821
     output=snakemake.output[0],  # noqa: F821
     surface_samples=snakemake.params.surface_samples,  # noqa: F821
     iou_resolution=snakemake.params.iou_resolution,  # noqa: F821

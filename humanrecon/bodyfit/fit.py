@@ -33,7 +33,7 @@ Energy, summed over frames (weights in :class:`FitConfig`; ``rho`` the Geman-McC
 Stages (L-BFGS with strong-Wolfe line search, a fixed iteration budget each, deterministic on CPU):
 (1) ``global_orient`` and ``transl`` on the torso joints (2D + 3D terms); (2) all parameters on the
 joint terms and priors (no mesh needed: fast); (3) all parameters with the silhouette terms added (the
-same as (2) when no silhouettes are given). The body is evaluated by :class:`_TorchBody`, the maths of
+same as (2) when no silhouettes are given). The body is evaluated by :class:`TorchBody`, the maths of
 ``smplx.lbs`` restricted to the joints and a vertex subset. CPU runs are bit-identical for the same torch
 thread count; on a CPU shared with other jobs ``torch.set_num_threads(1)`` is much faster
 (``docs/bodyfit.md``).
@@ -232,7 +232,7 @@ def vertex_subset(body_model, n: int) -> np.ndarray:
     return _SUBSET_CACHE[key]
 
 
-class _TorchBody:
+class TorchBody:
     """SMPL joints and a subset of skinned vertices, differentiable; identical to ``smplx.lbs``."""
 
     def __init__(self, body_model, subset: np.ndarray, dtype: torch.dtype, device: torch.device):
@@ -267,10 +267,18 @@ class _TorchBody:
         """betas (1 or F, 10), global_orient (F, 3), body_pose (F, 69), transl (F, 3) ->
         joints (F, 24, 3) and vertices (F, S, 3) (None unless ``with_vertices``), world metres."""
         F = body_pose.shape[0]
-        betas = betas.expand(F, -1)
-        J_rest = self.J_template + torch.einsum("jkl,fl->fjk", self.J_dirs, betas)
         pose = torch.cat([global_orient, body_pose], dim=1)
         rot = self._rodrigues(pose.reshape(-1, 3)).reshape(F, NUM_JOINTS, 3, 3)
+        return self.forward_rotmat(betas, rot, transl, with_vertices)
+
+    def forward_rotmat(
+        self, betas: torch.Tensor, rot: torch.Tensor, transl: torch.Tensor, with_vertices: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """betas (1 or F, 10), rot (F, 24, 3, 3) local joint rotations (root first), transl (F, 3) ->
+        joints (F, 24, 3) and vertices (F, S, 3) (None unless ``with_vertices``), metres."""
+        F = rot.shape[0]
+        betas = betas.expand(F, -1)
+        J_rest = self.J_template + torch.einsum("jkl,fl->fjk", self.J_dirs, betas)
         J_posed, A = self._rigid(rot, J_rest, self.parents, dtype=self.dtype)
         joints = J_posed + transl[:, None]
         if not with_vertices:
@@ -530,7 +538,7 @@ def fit_smpl(
     # Body layer and evidence tensors.
     use_sil = sil is not None and cfg.stage3_iters > 0 and (cfg.w_sil_out > 0 or cfg.w_sil_in > 0)
     subset = vertex_subset(body_model, cfg.silhouette_vertices) if use_sil else np.zeros(0, dtype=np.int64)
-    body = _TorchBody(body_model, subset, dtype, device)
+    body = TorchBody(body_model, subset, dtype, device)
     camT = camera_tensors(cams, dtype=dtype, device=device)
     # torch.tensor copies: the optimiser updates parameters in place and must never write into the caller's arrays
     t = lambda a: torch.tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)  # noqa: E731
@@ -629,7 +637,7 @@ def fit_smpl(
     update_correspondences()
     with torch.no_grad():
         _, terms = energy(3)
-        full = _TorchBody(body_model, np.arange(body_model.num_surface_vertices), dtype, device)
+        full = TorchBody(body_model, np.arange(body_model.num_surface_vertices), dtype, device)
         joints, verts = full(betas, go, pose, transl, True)
         proj = project_torch(joints, camT).transpose(1, 2)
         err = (proj - uv_t).square().sum(-1).sqrt()

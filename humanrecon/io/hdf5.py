@@ -360,6 +360,41 @@ OCCUPANCY = FileSchema(
     ),
 )
 
+#: ``results/<session>/smpl/<chunk>.h5``: SMPL bodies per frame: refined fit, the fused regression it
+#: started from, and every view's own regression.
+SMPL = FileSchema(
+    kind="smpl",
+    version=1,
+    description=(
+        "SMPL-format bodies per frame in the calibration's world frame (smplx API: the posed root joint is "
+        "J_0(betas) + transl). Refined fit (betas ... vertices), the multi-view fusion of the per-view regressions "
+        "it started from (fused_*), and each view's own regression (view_*, NaN where the view has no person). "
+        "Attributes: session, regressor, regressor_sha256, refined (0/1), body_model."
+    ),
+    datasets=(
+        DatasetSpec("frames", ("F",), "int64", "-", "-", "frame numbers of this chunk"),
+        DatasetSpec("camera_names", ("C",), "str", "-", "-", "camera names, session order"),
+        DatasetSpec("betas", ("F", "10"), "float64", "-", "model", "shape (shared by the chunk)"),
+        DatasetSpec("body_pose", ("F", "69"), "float64", "rad", "model", "axis-angle, joints 1..23"),
+        DatasetSpec("global_orient", ("F", "3"), "float64", "rad", "world", "axis-angle root orientation"),
+        DatasetSpec("transl", ("F", "3"), "float64", "m", "world", "SMPL translation"),
+        DatasetSpec("joints", ("F", "24", "3"), "float64", "m", "world", "SMPL joints of the final body"),
+        DatasetSpec("vertices", ("F", "V", "3"), "float32", "m", "world", "skin vertices of the final body", compress=True, optional=True),
+        DatasetSpec("reproj_px", ("F",), "float64", "pixels", "pixels", "mean 2D joint reprojection error of the final body"),
+        DatasetSpec("views_used", ("F", "C"), "uint8", "{0,1}", "-", "views that saw the person"),
+        DatasetSpec("fused_betas", ("F", "10"), "float64", "-", "model", "fusion: median betas"),
+        DatasetSpec("fused_body_pose", ("F", "69"), "float64", "rad", "model", "fusion: robust chordal mean per joint"),
+        DatasetSpec("fused_global_orient", ("F", "3"), "float64", "rad", "world", "fusion: robust chordal mean of the views' world roots"),
+        DatasetSpec("fused_transl", ("F", "3"), "float64", "m", "world", "fusion: from the triangulated root joint"),
+        DatasetSpec("fused_joints", ("F", "24", "3"), "float64", "m", "world", "joints of the fused body"),
+        DatasetSpec("fused_inliers", ("F", "C"), "uint8", "{0,1}", "-", "views the root-orientation mean kept"),
+        DatasetSpec("view_betas", ("F", "C", "10"), "float64", "-", "model", "per-view regression: betas"),
+        DatasetSpec("view_body_pose", ("F", "C", "69"), "float64", "rad", "model", "per-view regression: body pose"),
+        DatasetSpec("view_global_orient", ("F", "C", "3"), "float64", "rad", "world", "per-view regression: root orientation (world)"),
+        DatasetSpec("view_pelvis", ("F", "C", "3"), "float64", "m", "world", "per-view regression: root joint (ray x predicted depth)"),
+    ),
+)
+
 #: ``releases/<name>/shards/<session>/<chunk>.h5``: one chunk of one session in a curated dataset release
 #: (:mod:`humanrecon.curation`; the release's ``manifest.json`` lists every shard with its SHA-256).
 DATASET_RELEASE = FileSchema(
@@ -399,7 +434,7 @@ DATASET_RELEASE = FileSchema(
     ),
 )
 
-SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, IMPLICIT_SHARD, CALIBRATION, SEGMENTATION, OCCUPANCY, DATASET_RELEASE)}
+SCHEMAS = {s.kind: s for s in (TRAINING_SHARD, IMPLICIT_SHARD, CALIBRATION, SEGMENTATION, SMPL, OCCUPANCY, DATASET_RELEASE)}
 
 
 def schemas_markdown() -> str:

@@ -315,7 +315,8 @@ def _write_config(tmp_path: Path, session: Path, body_model_dir: Path) -> Path:
     cfg["occupancy"].update(resolution=64, coarse_resolution=8)
     cfg["metrics"].update(surface_samples=5000, iou_resolution=48)
     # the shipped weights, by absolute path (the workflow runs in another directory); a short refinement
-    cfg["segmentation"]["model"] = str(ROOT / cfg["segmentation"]["model"])
+    cfg["segmentation"].update(source="both", model=str(ROOT / cfg["segmentation"]["model"]))
+    cfg["body_fit"]["enabled"] = True
     cfg["body_fit"]["model"] = str(ROOT / cfg["body_fit"]["model"])
     cfg["body_fit"]["fit"] = {"stage2_iters": 40, "stage3_iters": 8, "silhouette_rounds": 2}
     path = tmp_path / "config.yaml"

@@ -19,6 +19,12 @@ independent sensor noise. Per camera the method is:
    of holes up to ``max_hole_fraction`` of the silhouette that differ from the plate by a median of at
    least ``hole_sigma`` (no holes inside the body; the gap between the legs, or between the head and a
    raised arm, stays open).
+6. **Outline band** (``band_radius``): the median filter smears edges by a pixel or two, so every pixel
+   within ``band_radius`` of the outline is re-decided on *unfiltered* pixels (:func:`decide_band`): the
+   person where it differs from the plate by ``boundary_sigma`` or more, or where its colour is closer
+   to one of the person's own colours nearby (``colour_radius``) than to the gain-corrected plate.
+   Pixels are hard (each is person or background), so this two-class test keeps low-contrast boundary
+   pixels that a threshold alone must trade against the background's noise.
 
 All thresholds live in :class:`BackgroundSubtraction`. Everything is vectorised OpenCV/numpy per image.
 """
@@ -77,11 +83,20 @@ class BackgroundSubtraction:
         With a score, bays of the boundary that a closing of this radius (pixels) would fill are
         candidates too, filled under the same two rules as holes; 0 = holes only.
     boundary_sigma : float
-        The silhouette's outermost pixel ring is kept only where the *unfiltered* normalised difference
-        exceeds this (the median filter smears edges outwards by about a pixel); 0 disables.
+        Near the outline, pixels whose *unfiltered* normalised difference is at least this are the
+        person (the median filter smears edges outwards by a pixel or two). With ``band_radius = 0``:
+        the outermost ring is kept only where the difference exceeds this; 0 disables.
     grow_sigma : float
-        The pixel ring just outside the silhouette joins it where the *unfiltered* normalised difference
-        is at least this (thin parts the median filter and the opening ate); 0 disables.
+        ``band_radius = 0`` only: the pixel ring just outside the silhouette joins it where the
+        *unfiltered* normalised difference is at least this; 0 disables.
+    band_radius : int
+        Pixels within this many pixels (chessboard) of the cleaned silhouette's outline, inside or out,
+        are re-decided one by one on *unfiltered* pixels (:func:`decide_band`: ``boundary_sigma`` plus
+        the person-colour test); 0 = the older one-pixel rings (``boundary_sigma`` inside,
+        ``grow_sigma`` outside).
+    colour_radius : int
+        Window radius (pixels) in which :func:`decide_band` looks for the person's own colours
+        (silhouette pixels beyond the band); 0 = threshold only.
     refine_passes : int
         0: one pass. 1: a second pass whose gain and noise estimates exclude the first pass's person
         (holes filled, grown by 3 pixels).
@@ -108,6 +123,8 @@ class BackgroundSubtraction:
     grow_sigma: float = 3.0
     dilate_radius: int = 0
     boundary_sigma: float = 2.0
+    band_radius: int = 2
+    colour_radius: int = 3
 
 
 def _disk(r: int) -> np.ndarray:
@@ -134,6 +151,14 @@ def difference_score(
         sRGB encoding stretches it in dark areas). ``sigma`` is measured per brightness bin, robustly
         (median absolute deviation), over pixels that look like background.
     """
+    return _compensated(image, plate, params, foreground)[2]
+
+
+def _compensated(
+    image: np.ndarray, plate: np.ndarray, params: BackgroundSubtraction, foreground: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, gain-corrected plate, :func:`difference_score`): (H, W, 3) float32 0-1 (filtered as
+    ``params`` says), same, (H, W) float32."""
     if params.median_size > 1:
         image = cv2.medianBlur(np.ascontiguousarray(image), params.median_size)
         plate = cv2.medianBlur(np.ascontiguousarray(plate), params.median_size)
@@ -172,7 +197,7 @@ def difference_score(
     fallback = np.nanmedian(sigma) if np.isfinite(sigma).any() else params.min_difference
     sigma = np.where(np.isfinite(sigma), sigma, fallback)
     sigma = np.maximum(sigma, params.min_sigma)
-    return diff / sigma[b]
+    return img, local * bg, diff / sigma[b]
 
 
 def clean_mask(mask: np.ndarray, params: BackgroundSubtraction, score: np.ndarray | None = None) -> np.ndarray:
@@ -219,6 +244,75 @@ def clean_mask(mask: np.ndarray, params: BackgroundSubtraction, score: np.ndarra
     return (m.astype(bool) | np.isin(lab, fill)).astype(np.uint8)
 
 
+def _filtered(image: np.ndarray, params: BackgroundSubtraction) -> np.ndarray:
+    """The image as the hysteresis sees it (median filter), float32 0-1."""
+    if params.median_size > 1:
+        image = cv2.medianBlur(np.ascontiguousarray(image), params.median_size)
+    return image.astype(np.float32) / 255.0
+
+
+def decide_band(
+    mask: np.ndarray,
+    z_raw: np.ndarray,
+    image: np.ndarray,
+    plate: np.ndarray,
+    colours: np.ndarray | None,
+    params: BackgroundSubtraction,
+) -> np.ndarray:
+    """Re-decide the pixels within ``band_radius`` of the silhouette's outline, one pixel at a time.
+
+    Images are rendered/captured with hard edges: each outline pixel is either the person or the
+    background. A band pixel is the person when its *unfiltered* noise-normalised difference ``z_raw``
+    reaches ``boundary_sigma`` (clearly not the plate), or when its colour is closer to one of the
+    person's own colours nearby than to the plate: ``min |I - F| < |I - g B|`` over the pixels ``F`` of
+    ``colours`` (the median-filtered image) within ``colour_radius`` that lie inside the silhouette but
+    beyond the band (the person for sure). The second test keeps boundary pixels of clothing that
+    resembles the background a little (``z_raw`` of 1-2), which a threshold alone must trade against
+    the background's noise. Band pixels with no such person pixel nearby use the threshold alone.
+
+    Parameters
+    ----------
+    mask : (H, W) uint8 {0, 1}
+        The cleaned silhouette.
+    z_raw : (H, W) float
+        :func:`difference_score` of the unfiltered image.
+    image, plate : (H, W, 3) float
+        The unfiltered image and its gain-corrected plate ``g B``, same scale as ``colours``.
+    colours : (H, W, 3) float, optional
+        Person colours (None: threshold only).
+
+    Returns
+    -------
+    (H, W) uint8 {0, 1}
+    """
+    m = mask.astype(np.uint8)
+    r = params.band_radius
+    square = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    core = cv2.erode(m, square, borderType=cv2.BORDER_REPLICATE) > 0  # beyond the band: the person
+    band = (cv2.dilate(m, square) > 0) & ~core
+    ys, xs = np.nonzero(band)
+    person = z_raw[ys, xs] >= params.boundary_sigma
+    if colours is not None and params.colour_radius > 0 and ys.size:
+        H, W = m.shape
+        pix = image[ys, xs]
+        to_plate = np.linalg.norm(pix - plate[ys, xs], axis=1)
+        to_person = np.full(ys.size, np.inf, np.float32)
+        R = params.colour_radius
+        for dy in range(-R, R + 1):
+            y = ys + dy
+            for dx in range(-R, R + 1):
+                x = xs + dx
+                ok = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+                yc, xc = np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)
+                ok &= core[yc, xc]
+                d = np.linalg.norm(pix - colours[yc, xc], axis=1)
+                np.minimum(to_person, np.where(ok, d, np.inf), out=to_person)
+        person |= to_person < to_plate
+    out = np.where(core, 1, 0).astype(np.uint8)
+    out[ys, xs] = person
+    return out
+
+
 def subtract_background(
     images: np.ndarray,
     plates: np.ndarray,
@@ -261,7 +355,13 @@ def subtract_background(
             person = cv2.dilate(ndimage.binary_fill_holes(first).astype(np.uint8), grow) > 0
             z = difference_score(images[i], plates[i], params, foreground=person)
         m = clean_mask(apply_hysteresis_threshold(z, params.low_sigma, params.high_sigma), params, score=z)
-        if params.boundary_sigma > 0 and params.median_size > 1:
+        if params.band_radius > 0:
+            # the median filter smears edges by a pixel or two (deeper in concave corners): re-decide
+            # every pixel near the outline on unfiltered pixels, against the plate and the person's colours
+            img_raw, plate_raw, z_raw = _compensated(images[i], plates[i], raw, foreground=person)
+            colours = _filtered(images[i], params) if params.colour_radius > 0 else None
+            m = decide_band(m, z_raw, img_raw, plate_raw, colours, params)
+        elif params.boundary_sigma > 0 and params.median_size > 1:
             # the median filter smears edges by a pixel: re-decide the outer ring on unfiltered pixels
             edge = (m > 0) & (cv2.erode(m, ring) == 0)
             z_raw = difference_score(images[i], plates[i], raw, foreground=person)

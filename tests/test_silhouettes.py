@@ -1,5 +1,6 @@
 """Background-plate subtraction: robust to relighting and noise, no holes inside, no clutter outside."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -7,6 +8,7 @@ from humanrecon.silhouettes import (
     BackgroundSubtraction,
     SilhouetteError,
     clean_mask,
+    decide_band,
     difference_score,
     subtract_background,
 )
@@ -111,3 +113,29 @@ def test_gain_estimate_ignores_the_person():
     assert np.median(z_two[patch]) > params.low_sigma  # found by the hysteresis
     bg = ~gt
     assert abs(np.median(z_two[bg]) - np.median(z_one[bg])) < 0.1  # background unchanged
+
+
+def test_band_is_redecided_on_unfiltered_pixels_against_plate_and_person_colours():
+    """Near the outline each pixel is re-decided: a mask smeared two pixels outwards (the median filter
+    in a concave corner) shrinks back, and boundary pixels of clothing only slightly different from the
+    plate (below ``boundary_sigma``) are kept because they match the person's colour just inside."""
+    rng = np.random.default_rng(4)
+    H = W = 40
+    plate = np.full((H, W, 3), 0.5, np.float32)
+    person = np.zeros((H, W), bool)
+    person[10:30, 10:30] = True
+    person[10:20, 20:30] = False  # an L shape: a concave corner at (20, 20)
+    image = np.where(person[..., None], plate + 0.015, plate) + 0.002 * rng.standard_normal((H, W, 3))
+    image = image.astype(np.float32)
+    sigma = 0.02  # noise scale: the person differs from the plate by ~1.3 sigma, the background by ~0.2
+    z_raw = np.linalg.norm(image - plate, axis=2) / sigma
+    params = BackgroundSubtraction()
+    for grown in (1, 2):  # the mask one or two pixels too large
+        smeared = cv2.dilate(person.astype(np.uint8), np.ones((2 * grown + 1,) * 2, np.uint8))
+        out = decide_band(smeared, z_raw, image, plate, image, params).astype(bool)
+        assert (out == person).all(), grown
+    # the threshold alone cannot tell the low-contrast boundary from the background: it is lost
+    by_one = cv2.dilate(person.astype(np.uint8), np.ones((3, 3), np.uint8))
+    alone = decide_band(by_one, z_raw, image, plate, None, params).astype(bool)
+    ring = person & (cv2.erode(person.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0)
+    assert not alone[ring].any() and not (alone & ~person).any()

@@ -94,9 +94,25 @@ def stage_config(key):
     return config.get(key, {})
 
 
+def session_has_gt(name):
+    """True for sessions with GT masks, part maps and SMPL parameters (every synthetic session)."""
+    if _synth_settings(name) is not None:
+        return True
+    from humanrecon.session import load_session
+
+    s = load_session(SESSIONS[name])
+    return None not in (s.gt_mask_template, s.gt_part_template, s.gt_smpl_template)
+
+
 def get_session_outputs(name):
-    """What the DAG produces for one session: the metrics table and report figures."""
-    return [f"results/{name}/metrics.csv", f"results/{name}/report/summary.png"]
+    """What the DAG produces for one session: the metrics table and report figures (with the SMPL stage,
+    its overlays, and for sessions with ground truth the body-vs-segmentation curve)."""
+    out = [f"results/{name}/metrics.csv", f"results/{name}/report/summary.png"]
+    if body_fit_enabled():
+        out.append(f"results/{name}/report/smpl_overlays.png")
+        if session_has_gt(name):
+            out.append(f"results/{name}/report/body_vs_segmentation.png")
+    return out
 
 
 # ---- learned stages -------------------------------------------------------------------------------

@@ -181,6 +181,115 @@ def fit_chunk(
     return out
 
 
+def gt_segmentation(session_path: str | os.PathLike, frames: list[int]) -> dict:
+    """Arrays of a ``segmentation`` file made from a synthetic session's ground truth: GT silhouettes,
+    12-part maps and 2D joints (confidence 1). The SMPL stage's oracle input (benchmarks, tests)."""
+    from humanrecon.io.images import read_label_map, read_mask
+    from humanrecon.session import load_session
+
+    session = load_session(session_path)
+    if session.gt_mask_template is None or session.gt_part_template is None or session.gt_smpl_template is None:
+        raise BodyStageError(f"{session.yaml_path}: the session has no GT masks, part maps and SMPL parameters")
+    names = list(session.camera_names)
+    masks = np.stack([[read_mask(session.gt_mask_path(c, f)) for c in names] for f in frames]).astype(np.uint8)
+    parts = np.stack([[read_label_map(session.gt_part_path(c, f)) for c in names] for f in frames]).astype(np.uint8)
+    j2d = np.ones((len(frames), len(names), 24, 3), np.float32)
+    for i, f in enumerate(frames):
+        with np.load(session.gt_smpl_path(f)) as z:
+            cams = [str(c) for c in z["camera_names"]]
+            j2d[i, :, :, :2] = z["joints2d"][[cams.index(c) for c in names]]
+    return {"frames": np.asarray(frames, np.int64), "camera_names": np.asarray(names), "masks": masks, "parts": parts, "joints2d": j2d}
+
+
+def degraded_segmentation(gt: dict, level: float, seed: int) -> dict:
+    """GT segmentation arrays (:func:`gt_segmentation`) degraded at strength ``level``: part boundaries
+    displaced by up to ``2 level`` px (at 256 px image height; scaled with the image), one part bleeding
+    ``level`` px over its neighbours, ``level`` % speckle (:func:`humanrecon.regressor.synthetic.degrade`),
+    2D joints with ``3 level`` px Gaussian noise. Silhouettes stay GT."""
+    from humanrecon.regressor.synthetic import Augment, degrade
+
+    F, C, H, W = gt["parts"].shape
+    aug = Augment(warp_px=2.0 * level, bleed_prob=1.0, bleed_px=max(1, int(round(level))), clothes_prob=0.0,
+                  occluder_prob=0.0, speckle=0.01 * level, drop_parts_prob=0.0)  # fmt: skip
+    gen = torch.Generator().manual_seed(int(seed))
+    parts, _ = degrade(torch.from_numpy(np.ascontiguousarray(gt["parts"]).reshape(F * C, H, W)), aug, gen, scale=H / 256.0)
+    parts = parts.numpy().reshape(F, C, H, W) * (gt["masks"] > 0)
+    j2d = gt["joints2d"].copy()
+    j2d[..., :2] += np.random.default_rng(seed).normal(0.0, 3.0 * level * H / 256.0, j2d[..., :2].shape)
+    return {**gt, "parts": parts.astype(np.uint8), "joints2d": j2d.astype(np.float32)}
+
+
+def segmentation_quality(seg: dict, gt: dict) -> tuple[float, float]:
+    """(12-part mean IoU, mean 2D joint error in pixels) of segmentation arrays against GT ones."""
+    from humanrecon.bodymodel.skeleton import NUM_PARTS
+    from humanrecon.segmenter.metrics import iou_f1
+
+    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
+    iou, _ = iou_f1(flat(seg["parts"]), flat(gt["parts"]), NUM_PARTS + 1)
+    err = np.linalg.norm(seg["joints2d"][..., :2] - gt["joints2d"][..., :2], axis=-1).mean()
+    return float(np.nanmean(iou[1:])), float(err)
+
+
+def quality_curve(
+    session_path: str | os.PathLike,
+    segmentation: str | os.PathLike,
+    calibration: str | os.PathLike,
+    body_model: str | os.PathLike,
+    model: str | os.PathLike,
+    output: str | os.PathLike,
+    levels: tuple[float, ...] = (1.0, 2.0, 4.0),
+    fit: dict | None = None,
+    threads: int = 1,
+    config: dict | None = None,
+) -> list[dict]:
+    """Body error against segmentation quality on the frames of one chunk (Neural Body Fitting's Figure 3).
+
+    The SMPL stage runs again on the chunk's frames with GT segmentations (:func:`gt_segmentation`),
+    degraded ones (:func:`degraded_segmentation` at each of ``levels``) and the given (predicted) one.
+    Writes ``output`` (JSON: one row per input with ``part_miou``, ``joint2d_px`` and the body errors of
+    :func:`humanrecon.pipeline.evaluation.body_metrics`, means over the frames).
+    """
+    import tempfile
+
+    from humanrecon.bodymodel.model import load_body_model
+    from humanrecon.pipeline.evaluation import body_metrics
+    from humanrecon.session import load_session
+
+    pred, _ = read_h5(segmentation, SEGMENTATION)
+    frames = [int(f) for f in pred["frames"]]
+    gt = gt_segmentation(session_path, frames)
+    if list(gt["camera_names"]) != [str(c) for c in pred["camera_names"]]:
+        raise BodyStageError(f"{segmentation}: cameras differ from the session's ({session_path})")
+    session = load_session(session_path)
+    bm = load_body_model(body_model)
+    gt_j, gt_v = [], []
+    for f in frames:
+        with np.load(session.gt_smpl_path(f)) as z:
+            gt_j.append(z["joints"])
+            gt_v.append(bm.forward_numpy(z["betas"][None], z["body_pose"][None], z["global_orient"][None], z["transl"][None])["vertices"][0])
+    gt_j, gt_v = np.stack(gt_j), np.stack(gt_v)
+    inputs = {"gt": gt, **{f"degraded-{k:g}": degraded_segmentation(gt, k, seed=int(round(100 * k))) for k in levels}}
+    inputs["predicted"] = {k: pred[k] for k in ("frames", "camera_names", "masks", "parts", "joints2d") if k in pred}
+    if "parts" not in inputs["predicted"]:
+        raise BodyStageError(f"{segmentation}: no part maps (segmentation.source must be 'both' or 'network')")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, arrays in inputs.items():
+            seg_file = Path(tmp) / f"{kind}.h5"
+            write_h5(seg_file, SEGMENTATION, arrays)
+            out = Path(tmp) / f"{kind}_smpl.h5"
+            t0 = time.perf_counter()
+            fit_chunk(seg_file, calibration, body_model, model, out, out.with_suffix(".json"), fit=fit, write_vertices=True, threads=threads)
+            recs = body_metrics(read_h5(out, SMPL)[0], gt_j, gt_v, bm)
+            miou, j2d = segmentation_quality(arrays, gt)
+            row = {"input": kind, "part_miou": miou, "joint2d_px": j2d, "seconds_per_frame": (time.perf_counter() - t0) / len(frames)}
+            row.update({k: float(np.nanmean([r.get(k, np.nan) for r in recs])) for k in recs[0]})
+            rows.append(row)
+            log.info("%s: part mIoU %.3f, 2D joints %.1f px -> MPJPE %.1f mm (fused %.1f)", kind, miou, j2d, row["mpjpe_mm"], row["fused_mpjpe_mm"])
+    atomic_write_text(output, json.dumps({"frames": frames, "rows": rows, "provenance": provenance(config or {})}, indent=2) + "\n")
+    return rows
+
+
 def _npz_bytes(**arrays) -> bytes:
     import io
 
@@ -189,4 +298,4 @@ def _npz_bytes(**arrays) -> bytes:
     return b.getvalue()
 
 
-__all__ = ["BodyStageError", "easymocap_record", "fit_chunk"]
+__all__ = ["BodyStageError", "degraded_segmentation", "easymocap_record", "fit_chunk", "gt_segmentation", "quality_curve", "segmentation_quality"]

@@ -4,6 +4,8 @@
 * ``overlays.png``: input images of a few cameras with the reconstructed mesh shaded on top
   (ray-cast through each camera's distorted pixel rays, so it lines up with the image).
 * ``turntable.png``: the reconstructed mesh of a frame seen from eight virtual cameras around it.
+* with the SMPL stage, ``smpl_overlays.png``: the fitted body over the input images, and for sessions with
+  ground truth ``body_vs_segmentation.png``: body error against segmentation quality (NBF's Figure 3).
 """
 
 from __future__ import annotations
@@ -74,13 +76,72 @@ def summary_figure(metrics_csv: str | os.PathLike, output: str | os.PathLike) ->
         rows = [r for r in csv.DictReader(fh) if r["frame"] != "mean"]
     frames = [int(r["frame"]) for r in rows]
     panels = [("p2s_cm", "P2S (cm)"), ("chamfer_l2_cm2", "Chamfer-L2 (cm²)"), ("iou", "volumetric IoU"), ("silhouette_iou", "silhouette IoU")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3))
-    for ax, (key, label) in zip(axes, panels, strict=True):
+    body = [("view_mpjpe_mm", "per-view regression (root-rel.)"), ("fused_mpjpe_mm", "fused regression"), ("mpjpe_mm", "refined")]
+    has_body = any(r.get("mpjpe_mm") for r in rows)
+    n = len(panels) + int(has_body)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3))
+    for ax, (key, label) in zip(axes, panels, strict=False):
         vals = [float(r[key]) if r.get(key) else np.nan for r in rows]
         ax.plot(frames, vals, "o-")
         ax.set_title(label)
         ax.set_xlabel("frame")
         ax.grid(alpha=0.3)
+    if has_body:
+        ax = axes[-1]
+        for key, label in body:
+            ax.plot(frames, [float(r[key]) if r.get(key) else np.nan for r in rows], "o-", label=label)
+        ax.set_yscale("log")
+        ax.set_title("SMPL MPJPE (mm)")
+        ax.set_xlabel("frame")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    _save(fig, output)
+
+
+def smpl_overlay_figure(
+    session_path: str | os.PathLike,
+    calibration: str | os.PathLike,
+    smpl_manifests: list[str | os.PathLike],
+    output: str | os.PathLike,
+    num_cameras: int = 4,
+) -> None:
+    """Input images of the first frame with the fitted SMPL body shaded on top (``num_cameras`` views)."""
+    entries = {}
+    for m in smpl_manifests:
+        for k, e in json.loads(Path(m).read_text())["frames"].items():
+            entries[int(k)] = Path(m).parent / e["ply"]
+    frame = min(entries)
+    mesh = trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
+    session = load_session(session_path)
+    rig = read_calibration(calibration)
+    cams = list(rig)[:: max(1, len(rig) // num_cameras)][:num_cameras]
+    fig, axes = plt.subplots(1, len(cams), figsize=(4 * len(cams), 4))
+    for ax, cam in zip(np.atleast_1d(axes), cams, strict=True):
+        img = read_image(session.image_path(cam.name, frame)).astype(np.float32) / 255.0
+        shade, hit = shade_mesh(mesh.vertices, mesh.faces, cam)
+        over = img.copy()
+        tint = np.array([1.0, 0.55, 0.2], np.float32)
+        over[hit] = 0.45 * img[hit] + 0.55 * (shade[hit, None] * tint)
+        ax.imshow(np.clip(over, 0, 1))
+        ax.set_title(f"{cam.name} frame {frame}: SMPL fit")
+        ax.axis("off")
+    _save(fig, output)
+
+
+def quality_curve_figure(curve_json: str | os.PathLike, output: str | os.PathLike) -> None:
+    """Body error against the 12-part mIoU of the input segmentation (:func:`humanrecon.pipeline.bodyfit.quality_curve`)."""
+    rows = json.loads(Path(curve_json).read_text())["rows"]
+    rows = sorted(rows, key=lambda r: r["part_miou"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for key, label, style in (("mpjpe_mm", "refined", "o-"), ("fused_mpjpe_mm", "fused regression", "s--"), ("view_mpjpe_mm", "per-view regression (root-rel.)", "^:")):
+        ax.plot([r["part_miou"] for r in rows], [r[key] for r in rows], style, label=label)
+    for r in rows:
+        ax.annotate(r["input"], (r["part_miou"], r["mpjpe_mm"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("12-part mean IoU of the input segmentation")
+    ax.set_ylabel("MPJPE (mm)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     _save(fig, output)
 
 

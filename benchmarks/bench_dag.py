@@ -54,6 +54,9 @@ def main() -> None:
         cfg["synth"] = {}
         cfg["sessions"] = {"big": str(s)}
         cfg["chunk_size"] = args.chunk_size or 25
+        for section in ("segmentation", "body_fit", "occupancy"):  # shipped weights by absolute path (another workdir)
+            if cfg.get(section, {}).get("model"):
+                cfg[section]["model"] = str(ROOT / cfg[section]["model"])
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp / "wd"),
                "--configfile", str(tmp / "config.yaml"), "--cores", "2", "--quiet", "rules", *profile]  # fmt: skip
@@ -64,7 +67,7 @@ def main() -> None:
         run = subprocess.run(cmd, capture_output=True, text=True)
         dt = time.perf_counter() - t0
         if run.returncode != 0:
-            sys.exit(run.stderr[-2000:])
+            sys.exit(run.stdout[-2000:] + run.stderr[-2000:])
         text = run.stdout + run.stderr
         total = re.search(r"^total\s+(\d+)", text, re.M)
         segments = re.search(r"^segmentation\s+(\d+)", text, re.M)

@@ -107,8 +107,8 @@ def test_profile_keeps_a_10000_frame_session_under_1000_jobs():
     run = _run([sys.executable, str(ROOT / "benchmarks" / "bench_dag.py"), "--workflow-profile", str(PROFILE)], timeout=300)
     assert run.returncode == 0, run.stdout[-3000:]
     total = int(re.search(r"(\d+) jobs", run.stdout).group(1))
-    assert "chunk_size 50 via" in run.stdout and total <= 1000, run.stdout
-    assert re.search(r"segmentation\s+200\b", run.stdout), run.stdout
+    assert "chunk_size 60 via" in run.stdout and total <= 1000, run.stdout
+    assert re.search(r"segmentation\s+167\b", run.stdout), run.stdout
 
 
 def test_profile_takes_partition_and_account_from_the_environment(tmp_path, body_model_dir):
@@ -149,7 +149,7 @@ def runs(tmp_path_factory, body_model_dir, slurm_cluster):
     cfg = _config(tmp / "config.yaml", {"tiny": "data/sessions/tiny"}, {"tiny": TINY}, body_model_dir)
     local, t_local = _snakemake(tmp / "local", cfg, "--cores", "2", timeout=300)
     assert local.returncode == 0, local.stdout[-4000:]
-    # --config chunk_size=1 replaces the profile's chunk_size 50: both runs cut the session alike.
+    # --config chunk_size=1 replaces the profile's chunk_size 60: both runs cut the session alike.
     # report_figures asks for a GPU, as later training/inference rules do: the plugin turns it into --gpus.
     slurm, t_slurm = _snakemake(
         tmp / "slurm", cfg, "--workflow-profile", str(PROFILE), "--config", "chunk_size=1", *FAST_POLL,

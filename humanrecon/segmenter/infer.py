@@ -38,7 +38,7 @@ def load_segmenter(path: str | Path, device: torch.device | None = None) -> tupl
         raise SegmenterWeightsError(f"segmenter weights {path} not found (train them: snakemake models/segmenter/segmenter.pt)")
     try:
         state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
-        model = SegmenterNet(tuple(state["widths"]))
+        model = SegmenterNet(tuple(state["widths"]), int(state.get("seg_channels", 0)))  # older files: original head
         model.load_state_dict(state["model"])
         size = int(state["input_size"])
     except Exception as exc:  # noqa: BLE001 - any failure means "not our weights"

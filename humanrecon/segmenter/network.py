@@ -14,7 +14,8 @@ at integer coordinates, :mod:`humanrecon.conventions`):
 Architecture: stride-2 stem, four stride-2 encoder stages (widths ``(16, 24, 48, 80, 128)``) with a
 global-context term at 1/32 (mean-pooled features added back), and a decoder that upsamples and fuses
 the skip connections (one conv each) back to 1/4 resolution, where the joint head lives, and 1/2, where
-the segmentation head lives (its logits upsampled x2, bilinear). BatchNorm statistics are frozen in ``eval()`` mode, as usual.
+the segmentation head lives (its logits upsampled x2, bilinear; with ``seg_channels > 0`` it is a 3x3
+conv over the 1/2 features and the upsampled 1/4 features, see :class:`SegmenterNet`). BatchNorm statistics are frozen in ``eval()`` mode, as usual.
 """
 
 from __future__ import annotations
@@ -98,12 +99,19 @@ class SegmenterNet(nn.Module):
     ----------
     widths : tuple of 5 ints
         Channels of the stem and the four encoder stages.
+    seg_channels : int
+        0 (the original head, kept for older weights): the segmentation logits are a 1x1 conv of the
+        ``widths[0]``-channel 1/2-resolution decoder features, too narrow a bottleneck for 14 outputs
+        (the network cannot even fit its training views' part maps). > 0: a 3x3 conv-BN-ReLU of that many
+        channels over those features concatenated with the upsampled 1/4-resolution features (which carry
+        the part identity the joint head uses), then the 1x1 conv.
     """
 
-    def __init__(self, widths: tuple[int, int, int, int, int] = (16, 24, 48, 80, 128)):
+    def __init__(self, widths: tuple[int, int, int, int, int] = (16, 24, 48, 80, 128), seg_channels: int = 0):
         super().__init__()
         w0, w1, w2, w3, w4 = widths
         self.widths = tuple(widths)
+        self.seg_channels = int(seg_channels)
         self.stem = nn.Sequential(_cbr(3, w0, 2), _cbr(w0, w0))  # 1/2
         self.enc1 = nn.Sequential(_cbr(w0, w1, 2), _cbr(w1, w1))  # 1/4
         self.enc2 = nn.Sequential(_cbr(w1, w2, 2), _cbr(w2, w2))  # 1/8
@@ -114,7 +122,10 @@ class SegmenterNet(nn.Module):
         self.dec2 = _Up(w3, w2, w2)
         self.dec1 = _Up(w2, w1, w1)
         self.dec0 = _Up(w1, w0, w0)
-        self.seg_head = nn.Conv2d(w0, 1 + NUM_PART_CLASSES, 1)
+        if self.seg_channels > 0:
+            self.seg_head = nn.Sequential(_cbr(w0 + w1, self.seg_channels), nn.Conv2d(self.seg_channels, 1 + NUM_PART_CLASSES, 1))
+        else:
+            self.seg_head = nn.Conv2d(w0, 1 + NUM_PART_CLASSES, 1)
         self.joint_head = nn.Sequential(_cbr(w1, w1), nn.Conv2d(w1, NUM_JOINTS, 1))
         self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
@@ -154,6 +165,8 @@ class SegmenterNet(nn.Module):
         d = self.dec2(d, s2)
         d1 = self.dec1(d, s1)  # 1/4 resolution: joints
         d0 = self.dec0(d1, s0)  # 1/2 resolution: segmentation
+        if self.seg_channels > 0:
+            d0 = torch.cat([d0, F.interpolate(d1, size=d0.shape[-2:], mode="bilinear", align_corners=False)], dim=1)
         seg = F.interpolate(self.seg_head(d0), scale_factor=2, mode="bilinear", align_corners=False)
         heat = self.joint_head(d1)
         joints, conf = soft_argmax(heat, HEATMAP_STRIDE)

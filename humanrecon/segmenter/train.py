@@ -54,6 +54,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     threads: int = 2
     widths: tuple[int, int, int, int, int] = (16, 24, 48, 80, 128)
+    seg_channels: int = 32  # segmentation head (SegmenterNet); 0 = the original 1x1 head (cannot fit the part maps)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -102,7 +103,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
     ckpt = workdir / "checkpoint.pt"
     logf = workdir / "train_log.jsonl"
     torch.manual_seed(cfg.seed)
-    model = SegmenterNet(tuple(cfg.widths))
+    model = SegmenterNet(tuple(cfg.widths), cfg.seg_channels)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = resume_checkpoint(ckpt, logf, model, opt, gen)
@@ -146,8 +147,9 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
 
 
 def _checkpoint_model(state: dict) -> SegmenterNet:
-    """The network of a checkpoint (checkpoints written before ``widths`` was a setting use the default)."""
-    model = SegmenterNet(tuple(state["config"].get("widths", SegmenterNet().widths)))
+    """The network of a checkpoint (checkpoints written before ``widths`` or ``seg_channels`` were
+    settings use the default widths and the original head)."""
+    model = SegmenterNet(tuple(state["config"].get("widths", SegmenterNet().widths)), state["config"].get("seg_channels", 0))
     model.load_state_dict(state["model"])
     return model
 
@@ -155,7 +157,8 @@ def _checkpoint_model(state: dict) -> SegmenterNet:
 def export_weights(state: dict, output: str | Path, card: dict) -> None:
     """Write a checkpoint's weights (``output``, a torch state dict) and its model card (``<output>.json``)."""
     buf = io.BytesIO()
-    torch.save({"model": state["model"], "widths": _checkpoint_model(state).widths, "input_size": state["config"]["input_size"]}, buf)
+    net = _checkpoint_model(state)
+    torch.save({"model": state["model"], "widths": net.widths, "seg_channels": net.seg_channels, "input_size": state["config"]["input_size"]}, buf)
     atomic_write_bytes(output, buf.getvalue())
     card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
             "config_hash": config_hash(state["config"]), "num_part_classes": NUM_PART_CLASSES}  # fmt: skip

@@ -109,6 +109,7 @@ def get_session_outputs(name):
     its overlays, and for sessions with ground truth the body-vs-segmentation curve)."""
     out = [f"results/{name}/metrics.csv", f"results/{name}/report/summary.png"]
     if body_fit_enabled():
+        out += [f"results/{name}/smpl/{c.name}.json" for c in CHUNKS[name]]  # a primary product, not only the report's input
         out.append(f"results/{name}/report/smpl_overlays.png")
         if session_has_gt(name):
             out.append(f"results/{name}/report/body_vs_segmentation.png")

@@ -39,6 +39,7 @@ from humanrecon.io.hdf5 import CALIBRATION, SEGMENTATION, SMPL, read_h5, write_h
 from humanrecon.pipeline.bodyfit import (
     degraded_segmentation,
     fit_chunk,
+    gt_bodies,
     gt_segmentation,
     segmentation_quality,
 )
@@ -96,12 +97,7 @@ def main() -> None:
                 pred = tmp / f"{sp.name}_pred.h5"
                 segment_chunk(sp, cal, frames, pred, source="both", plates=cfg["segmentation"]["plates"], model=ROOT / cfg["segmentation"]["model"])
                 inputs["predicted"] = read_h5(pred, SEGMENTATION)[0]
-            gt_j, gt_v = [], []
-            for f in frames:
-                with np.load(session.gt_smpl_path(f)) as z:
-                    gt_j.append(z["joints"])
-                    gt_v.append(bm.forward_numpy(z["betas"][None], z["body_pose"][None], z["global_orient"][None], z["transl"][None])["vertices"][0])
-            gt_j, gt_v = np.stack(gt_j), np.stack(gt_v)
+            gt_j, gt_v = gt_bodies(sp, frames, bm)
             cal_arrays, _ = read_h5(cal, CALIBRATION)
             for ncam in args.cameras:
                 keep = list(range(len(names))) if ncam >= len(names) else [int(i) for i in np.floor(np.arange(ncam) * len(names) / ncam)]

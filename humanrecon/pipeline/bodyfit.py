@@ -201,6 +201,20 @@ def gt_segmentation(session_path: str | os.PathLike, frames: list[int]) -> dict:
     return {"frames": np.asarray(frames, np.int64), "camera_names": np.asarray(names), "masks": masks, "parts": parts, "joints2d": j2d}
 
 
+def gt_bodies(session_path: str | os.PathLike, frames: list[int], body_model) -> tuple[np.ndarray, np.ndarray]:
+    """GT joints (F, 24, 3) and posed skin vertices (F, V, 3), world metres, of a session's frames
+    (``body_model``: a loaded :class:`humanrecon.bodymodel.model.BodyModel`)."""
+    from humanrecon.session import load_session
+
+    session = load_session(session_path)
+    joints, verts = [], []
+    for f in frames:
+        with np.load(session.gt_smpl_path(f)) as z:
+            joints.append(z["joints"])
+            verts.append(body_model.forward_numpy(z["betas"][None], z["body_pose"][None], z["global_orient"][None], z["transl"][None])["vertices"][0])
+    return np.stack(joints), np.stack(verts)
+
+
 def degraded_segmentation(gt: dict, level: float, seed: int) -> dict:
     """GT segmentation arrays (:func:`gt_segmentation`) degraded at strength ``level``: part boundaries
     displaced by up to ``2 level`` px (at 256 px image height; scaled with the image), one part bleeding
@@ -253,21 +267,14 @@ def quality_curve(
 
     from humanrecon.bodymodel.model import load_body_model
     from humanrecon.pipeline.evaluation import body_metrics
-    from humanrecon.session import load_session
 
     pred, _ = read_h5(segmentation, SEGMENTATION)
     frames = [int(f) for f in pred["frames"]]
     gt = gt_segmentation(session_path, frames)
     if list(gt["camera_names"]) != [str(c) for c in pred["camera_names"]]:
         raise BodyStageError(f"{segmentation}: cameras differ from the session's ({session_path})")
-    session = load_session(session_path)
     bm = load_body_model(body_model)
-    gt_j, gt_v = [], []
-    for f in frames:
-        with np.load(session.gt_smpl_path(f)) as z:
-            gt_j.append(z["joints"])
-            gt_v.append(bm.forward_numpy(z["betas"][None], z["body_pose"][None], z["global_orient"][None], z["transl"][None])["vertices"][0])
-    gt_j, gt_v = np.stack(gt_j), np.stack(gt_v)
+    gt_j, gt_v = gt_bodies(session_path, frames, bm)
     inputs = {"gt": gt, **{f"degraded-{k:g}": degraded_segmentation(gt, k, seed=int(round(100 * k))) for k in levels}}
     inputs["predicted"] = {k: pred[k] for k in ("frames", "camera_names", "masks", "parts", "joints2d") if k in pred}
     if "parts" not in inputs["predicted"]:
@@ -298,4 +305,4 @@ def _npz_bytes(**arrays) -> bytes:
     return b.getvalue()
 
 
-__all__ = ["BodyStageError", "degraded_segmentation", "easymocap_record", "fit_chunk", "gt_segmentation", "quality_curve", "segmentation_quality"]
+__all__ = ["BodyStageError", "degraded_segmentation", "gt_bodies", "easymocap_record", "fit_chunk", "gt_segmentation", "quality_curve", "segmentation_quality"]

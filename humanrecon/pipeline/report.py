@@ -112,20 +112,7 @@ def smpl_overlay_figure(
             entries[int(k)] = Path(m).parent / e["ply"]
     frame = min(entries)
     mesh = trimesh.load(entries[frame], file_type="ply", process=False, force="mesh")
-    session = load_session(session_path)
-    rig = read_calibration(calibration)
-    cams = list(rig)[:: max(1, len(rig) // num_cameras)][:num_cameras]
-    fig, axes = plt.subplots(1, len(cams), figsize=(4 * len(cams), 4))
-    for ax, cam in zip(np.atleast_1d(axes), cams, strict=True):
-        img = read_image(session.image_path(cam.name, frame)).astype(np.float32) / 255.0
-        shade, hit = shade_mesh(mesh.vertices, mesh.faces, cam)
-        over = img.copy()
-        tint = np.array([1.0, 0.55, 0.2], np.float32)
-        over[hit] = 0.45 * img[hit] + 0.55 * (shade[hit, None] * tint)
-        ax.imshow(np.clip(over, 0, 1))
-        ax.set_title(f"{cam.name} frame {frame}: SMPL fit")
-        ax.axis("off")
-    _save(fig, output)
+    _overlay(session_path, calibration, frame, mesh, output, (1.0, 0.55, 0.2), ": SMPL fit", num_cameras)
 
 
 def quality_curve_figure(curve_json: str | os.PathLike, output: str | os.PathLike) -> None:
@@ -145,6 +132,24 @@ def quality_curve_figure(curve_json: str | os.PathLike, output: str | os.PathLik
     _save(fig, output)
 
 
+def _overlay(session_path, calibration, frame: int, mesh: trimesh.Trimesh, output, tint, label: str, num_cameras: int) -> None:
+    """Input images of ``frame`` (``num_cameras`` views spread over the rig) with ``mesh`` shaded on top."""
+    session = load_session(session_path)
+    rig = read_calibration(calibration)
+    cams = list(rig)[:: max(1, len(rig) // num_cameras)][:num_cameras]
+    fig, axes = plt.subplots(1, len(cams), figsize=(4 * len(cams), 4))
+    tint = np.asarray(tint, np.float32)
+    for ax, cam in zip(np.atleast_1d(axes), cams, strict=True):
+        img = read_image(session.image_path(cam.name, frame)).astype(np.float32) / 255.0
+        shade, hit = shade_mesh(mesh.vertices, mesh.faces, cam)
+        over = img.copy()
+        over[hit] = 0.45 * img[hit] + 0.55 * (shade[hit, None] * tint)
+        ax.imshow(np.clip(over, 0, 1))
+        ax.set_title(f"{cam.name} frame {frame}{label}")
+        ax.axis("off")
+    _save(fig, output)
+
+
 def overlay_figure(
     session_path: str | os.PathLike,
     calibration: str | os.PathLike,
@@ -153,21 +158,8 @@ def overlay_figure(
     num_cameras: int = 4,
 ) -> None:
     """Input images of the first frame with the reconstructed mesh shaded on top (``num_cameras`` views)."""
-    session = load_session(session_path)
-    rig = read_calibration(calibration)
     frame, mesh = _first_mesh(manifests)
-    cams = list(rig)[:: max(1, len(rig) // num_cameras)][:num_cameras]
-    fig, axes = plt.subplots(1, len(cams), figsize=(4 * len(cams), 4))
-    for ax, cam in zip(np.atleast_1d(axes), cams, strict=True):
-        img = read_image(session.image_path(cam.name, frame)).astype(np.float32) / 255.0
-        shade, hit = shade_mesh(mesh.vertices, mesh.faces, cam)
-        over = img.copy()
-        tint = np.array([0.2, 0.8, 1.0], np.float32)
-        over[hit] = 0.45 * img[hit] + 0.55 * (shade[hit, None] * tint)
-        ax.imshow(np.clip(over, 0, 1))
-        ax.set_title(f"{cam.name} frame {frame}")
-        ax.axis("off")
-    _save(fig, output)
+    _overlay(session_path, calibration, frame, mesh, output, (0.2, 0.8, 1.0), "", num_cameras)
 
 
 def turntable_figure(manifests: list[str | os.PathLike], output: str | os.PathLike, views: int = 8, size: int = 256) -> None:

@@ -55,6 +55,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as Fnn
+from scipy import ndimage
 
 from humanrecon.bodyfit import priors
 from humanrecon.bodyfit.triangulate import (
@@ -397,7 +398,9 @@ def _prepare_silhouettes(
                 m = (cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.uint8)
             if not m.any():
                 continue
-            d = cv2.distanceTransform((m == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            # exact Euclidean distance to the nearest mask pixel (scipy: deterministic; OpenCV's precise
+            # transform differs between calls in its last float bits, which L-BFGS amplifies)
+            d = ndimage.distance_transform_edt(m == 0).astype(np.float32)
             dt[f, c] = np.maximum(d - 0.5, 0.0)  # distance to the mask's pixel edge, 0 inside
             view_w[f, c] = 1.0
             cs, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)

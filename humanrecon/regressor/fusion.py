@@ -68,8 +68,7 @@ def robust_rotation_mean(
     mean = project_to_so3(Rz.sum(axis=0))
     for _ in range(rounds):
         d = angle_deg(R, mean[None])  # (V, ...)
-        dm = np.where(w, d, np.nan)
-        med = np.nanmedian(np.where(valid, dm, np.nan), axis=0)
+        med = np.nanmedian(np.where(w, d, np.nan), axis=0)  # over the current inliers (a subset of valid)
         keep = np.asarray(valid, bool) & (d <= np.maximum(outlier_deg, outlier_factor * med)[None])
         keep |= ~keep.any(axis=0)[None] & np.asarray(valid, bool)  # never drop every view
         w = keep

@@ -14,7 +14,6 @@ a restarted run continues from the last one.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -29,9 +28,7 @@ from torch.nn import functional as F
 from humanrecon.implicit.data import Sample, load_samples, sample_views, shard_files
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import Views, stack
-from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
-from humanrecon.io.checkpoint import resume_checkpoint, save_checkpoint
-from humanrecon.provenance import config_hash, provenance
+from humanrecon.io.checkpoint import export_weights_and_card, resume_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +201,6 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
         "set_config": {"seed": seed, "shards": 1, "samples": CHECK_SAMPLES, "cameras": int(cams), "size": int(size), "points": int(n_points)},
         "metrics": evaluate(model, load_samples(test_files[:1], model.config.crop_size, samples=CHECK_SAMPLES)),
     }
-    buf = io.BytesIO()
-    torch.save({"model": state["model"], "net": asdict(model.config)}, buf)
-    atomic_write_bytes(output, buf.getvalue())
     card = {
         "model": "humanrecon implicit occupancy (multi-scale pixel-aligned features, mean/std view fusion, plain torch)",
         "input": f"V calibrated views: person crop {model.config.crop_size}^2 RGB + silhouette, full-resolution silhouette",
@@ -214,12 +208,10 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
                  "test": {"folder": str(test_shards), "shards": len(test_files)}},  # fmt: skip
         "held_out_point_metrics": metrics,
         "reproduce_check": check,
-        "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
-        "config_hash": config_hash(state["config"]),
         "reproduce": "snakemake models/implicit/trained/implicit.pt (config.yaml: training), docs/implicit.md",
         **(extra or {}),
     }  # fmt: skip
-    atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    export_weights_and_card(output, {"model": state["model"], "net": asdict(model.config)}, card, state)
     return metrics
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
+from humanrecon.provenance import config_hash, provenance
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +41,15 @@ def resume_checkpoint(path: str | Path, log_path: str | Path, model: torch.nn.Mo
         keep = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
         atomic_write_text(log_path, "".join(ln + "\n" for ln in keep))
     return step
+
+
+def export_weights_and_card(output: str | Path, weights: dict, card: dict, state: dict) -> None:
+    """Write shipped weights (``output``: ``weights`` through ``torch.save``) and their model card
+    (``<output>.json``: ``card`` plus the checkpoint ``state``'s training config, step, provenance and
+    config hash), each atomically. Used by every trainer's export."""
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    atomic_write_bytes(output, buf.getvalue())
+    card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
+            "config_hash": config_hash(state["config"])}  # fmt: skip
+    atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")

@@ -26,7 +26,6 @@ resumed run draws the same data as an uninterrupted one).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -38,9 +37,7 @@ import numpy as np
 import torch
 
 from humanrecon.bodymodel.skeleton import NUM_BODY_JOINTS
-from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
-from humanrecon.io.checkpoint import resume_checkpoint, save_checkpoint
-from humanrecon.provenance import config_hash, provenance
+from humanrecon.io.checkpoint import export_weights_and_card, resume_checkpoint, save_checkpoint
 from humanrecon.regressor.network import SMPLRegressor, camera_from_pelvis, pelvis_camera_position
 from humanrecon.regressor.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from humanrecon.regressor.synthetic import Augment, Batch, SynthConfig, ViewSampler
@@ -270,21 +267,17 @@ def export_with_card(checkpoint: str | Path, body_model, output: str | Path, ext
     model = load_checkpoint_model(state)
     cfg = config_from_state(state["config"])
     metrics = {"clean": evaluate(model, body_model, cfg.synth, augment=False), "degraded": evaluate(model, body_model, cfg.synth, augment=True)}
-    buf = io.BytesIO()
-    torch.save({"model": state["model"], "hparams": model.hparams(), "train_config": state["config"]}, buf)
-    atomic_write_bytes(output, buf.getvalue())
     card = {
         "model": "humanrecon SMPL regressor (HMR-style: residual encoder over 12-part map + silhouette, 3 IEF iterations, 6D rotations; plain torch)",
         "input": f"person crop {cfg.synth.size}^2: one-hot 13-class part map + silhouette",
         "data": "part-map views of random SMPL-format bodies rendered on the fly (humanrecon.regressor.synthetic), "
                 f"{state['step']} steps x {cfg.batch_size} bodies x {cfg.synth.views} views",
         "held_out_synthetic_views": metrics,
-        "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
-        "config_hash": config_hash(state["config"]),
         "reproduce": "snakemake models/regressor/trained/regressor.pt (config.yaml: training.regressor), docs/regressor.md",
         **(extra or {}),
     }  # fmt: skip
-    atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    weights = {"model": state["model"], "hparams": model.hparams(), "train_config": state["config"]}
+    export_weights_and_card(output, weights, card, state)
     return metrics
 
 

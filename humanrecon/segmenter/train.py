@@ -15,7 +15,6 @@ training set still being generated feeds the run as it grows.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -29,9 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from humanrecon.bodymodel.skeleton import PART_NAMES
-from humanrecon.io.atomic import atomic_write_bytes, atomic_write_text
-from humanrecon.io.checkpoint import resume_checkpoint, save_checkpoint
-from humanrecon.provenance import config_hash, provenance
+from humanrecon.io.checkpoint import export_weights_and_card, resume_checkpoint, save_checkpoint
 from humanrecon.segmenter.crops import BOX_SCALE
 from humanrecon.segmenter.data import AugmentConfig, CropSet, load_crops, make_batch, store_size
 from humanrecon.segmenter.metrics import iou_f1
@@ -156,13 +153,9 @@ def _checkpoint_model(state: dict) -> SegmenterNet:
 
 def export_weights(state: dict, output: str | Path, card: dict) -> None:
     """Write a checkpoint's weights (``output``, a torch state dict) and its model card (``<output>.json``)."""
-    buf = io.BytesIO()
     net = _checkpoint_model(state)
-    torch.save({"model": state["model"], "widths": net.widths, "seg_channels": net.seg_channels, "input_size": state["config"]["input_size"]}, buf)
-    atomic_write_bytes(output, buf.getvalue())
-    card = {**card, "train_config": state["config"], "steps": state["step"], "provenance": provenance(state["config"]),
-            "config_hash": config_hash(state["config"]), "num_part_classes": NUM_PART_CLASSES}  # fmt: skip
-    atomic_write_text(str(output) + ".json", json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    weights = {"model": state["model"], "widths": net.widths, "seg_channels": net.seg_channels, "input_size": state["config"]["input_size"]}
+    export_weights_and_card(output, weights, {**card, "num_part_classes": NUM_PART_CLASSES}, state)
 
 
 def evaluate(model: SegmenterNet, data: CropSet, input_size: int, batch_size: int = 32) -> dict:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from humanrecon.bodymodel.skeleton import NUM_BETAS, NUM_JOINTS
+from humanrecon.bodymodel.skeleton import NUM_JOINTS
 from humanrecon.calibration.camera import Camera
 
 
@@ -194,4 +194,4 @@ def fuse_views(
     )
 
 
-__all__ = ["NUM_BETAS", "FusedBodies", "angle_deg", "fuse_views", "project_to_so3", "robust_rotation_mean"]
+__all__ = ["FusedBodies", "angle_deg", "fuse_views", "project_to_so3", "robust_rotation_mean"]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from humanrecon.bodymodel.skeleton import NUM_BETAS, NUM_JOINTS, NUM_PARTS
+from humanrecon.bodymodel.skeleton import NUM_BETAS, NUM_PARTS
 from humanrecon.regressor.rotations import axis_angle_to_matrix
 
 #: Input channels of the regressor: one-hot of the 13 part classes (0 = background) and the silhouette.
@@ -340,7 +340,6 @@ class ViewSampler:
 
 __all__ = [
     "NUM_INPUT_CHANNELS",
-    "NUM_JOINTS",
     "Augment",
     "Batch",
     "SynthConfig",

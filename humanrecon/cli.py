@@ -72,8 +72,9 @@ def _cmd_synth_shards(args) -> int:
         samples_per_shard=args.samples,
         num_cameras=args.cameras,
         image_size=args.size,
+        samples_per_subject=args.samples_per_subject,
     )
-    for p in write_shards(args.out, cfg, body_model_path=args.body_model, anny_cache_dir=args.cache_dir):
+    for p in write_shards(args.out, cfg, body_model_path=args.body_model, anny_cache_dir=args.cache_dir, workers=args.workers):
         print(p)
     return 0
 
@@ -252,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--kind", choices=["segmenter", "implicit"], default="segmenter",
                     help="implicit: plus labelled 3-D query points around the clothed surface (a complete set, built in OUT.partial)")
     sh.add_argument("--points", type=int, default=8192, help="query points per sample (--kind implicit)")
+    sh.add_argument("--samples-per-subject", type=int, default=4, help="consecutive samples sharing a subject, outfit and studio")
+    sh.add_argument("--workers", type=int, default=1, help="processes rendering shards in parallel (same files for any count)")
     sh.add_argument("--body-model", default="resources/body_models")
     sh.add_argument("--cache-dir", default=".cache/anny")
     sh.set_defaults(func=_cmd_synth_shards)

@@ -21,7 +21,7 @@ rule training_set:
         "benchmarks/results/training_set/{dataset}.tsv"
     conda:
         "../envs/synth.yaml"
-    threads: 1
+    threads: 4  # worker processes for segmenter shards (capped at --cores)
     resources:
         mem_mb=8000,
         runtime=600,

@@ -52,3 +52,17 @@ def test_training_set_appears_only_when_complete_and_prefix_samples_match(tmp_pa
     prefix, _ = read_h5(one, TRAINING_SHARD)
     for k in ("rgb", "mask", "parts", "joints2d", "betas", "body_pose"):
         np.testing.assert_array_equal(prefix[k][0], full[k][0])
+
+
+def test_parallel_workers_write_the_same_shards(tmp_path, body_model_dir):
+    """workers=2 renders the missing shards in two processes; shard k depends only on (seed, k)."""
+    serial = write_shards(tmp_path / "serial", CFG, body_model_path=body_model_dir)
+    parallel = write_shards(tmp_path / "parallel", CFG, body_model_path=body_model_dir, workers=2)
+    assert [p.name for p in parallel] == [p.name for p in serial]
+    for a, b in zip(serial, parallel, strict=True):
+        x, _ = read_h5(a, TRAINING_SHARD)
+        y, _ = read_h5(b, TRAINING_SHARD)
+        assert x.keys() == y.keys()
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+    assert not list((tmp_path / "parallel").glob(".*tmp*"))  # no temporaries left behind

@@ -13,4 +13,5 @@ build_training_set(
     settings=snakemake.params.settings,  # noqa: F821
     body_model_path=snakemake.params.body_model,  # noqa: F821
     anny_cache_dir=snakemake.params.cache_dir,  # noqa: F821
+    workers=snakemake.threads,  # noqa: F821
 )

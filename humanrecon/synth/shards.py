@@ -157,27 +157,62 @@ def write_shards(
     config: ShardConfig,
     body_model_path: str | os.PathLike = "resources/body_models",
     anny_cache_dir: str | os.PathLike | None = None,
+    workers: int = 1,
 ) -> list[Path]:
     """Write (or complete) a training set of ``config.num_shards`` shards in ``out_dir``.
 
-    Existing shards with the same config hash are kept (resume); returns all shard paths.
+    Existing shards with the same config hash are kept (resume); returns all shard paths. ``workers`` > 1
+    renders the missing shards in that many processes (one torch/BLAS thread each); shard ``k`` depends
+    only on ``(seed, k)``, so the files are the same whatever the number of workers.
     """
     out_dir = Path(out_dir)
     prov = provenance(asdict(config))
-    bm = load_body_model(body_model_path)
-    phen = PhenotypeSampler(bm, anny_cache_dir)
-    paths = []
-    for k in range(config.num_shards):
-        path = out_dir / f"shard_{k:05d}.h5"
-        paths.append(path)
-        if path.exists() and _same_config(path, prov["config_hash"]):
-            log.info("shard %d/%d exists, skipped", k + 1, config.num_shards)
-            continue
-        t0 = time.perf_counter()
-        arrays = render_shard(config, k, bm, phen)
-        write_h5(path, TRAINING_SHARD, arrays, attrs={"seed": config.seed, "shard_index": k}, provenance_record=prov)
-        log.info("shard %d/%d: %d samples in %.1f s", k + 1, config.num_shards, config.samples_per_shard, time.perf_counter() - t0)
+    paths = [out_dir / f"shard_{k:05d}.h5" for k in range(config.num_shards)]
+    todo = [k for k, p in enumerate(paths) if not (p.exists() and _same_config(p, prov["config_hash"]))]
+    log.info("%d of %d shards exist; %d to render with %d worker(s)", len(paths) - len(todo), len(paths), len(todo), workers)
+    if workers <= 1 or len(todo) <= 1:
+        for k in todo:
+            _write_shard(out_dir, config, k, str(body_model_path), anny_cache_dir)
+        return paths
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork, not spawn: spawn re-runs the caller's main module, which for a Snakemake script is the script
+    # itself. The parent has run no torch kernels yet (no thread pools to inherit).
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
+        futures = [pool.submit(_write_shard, out_dir, config, k, str(body_model_path), anny_cache_dir) for k in todo]
+        for done, fut in enumerate(futures, 1):
+            fut.result()  # re-raises a worker's error, naming its shard
+            log.info("shards: %d/%d rendered", done, len(todo))
     return paths
+
+
+#: Per-process body model and phenotype sampler of :func:`_write_shard` (loaded once per process).
+_LOADED: dict[tuple, tuple] = {}
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _write_shard(out_dir: Path, config: ShardConfig, k: int, body_model_path: str, anny_cache_dir) -> Path:
+    """Render shard ``k`` and write it atomically; returns its path."""
+    key = (body_model_path, str(anny_cache_dir))
+    if key not in _LOADED:
+        bm = load_body_model(body_model_path)
+        _LOADED[key] = (bm, PhenotypeSampler(bm, anny_cache_dir))
+    bm, phen = _LOADED[key]
+    path = Path(out_dir) / f"shard_{k:05d}.h5"
+    t0 = time.perf_counter()
+    try:
+        arrays = render_shard(config, k, bm, phen)
+    except Exception as e:
+        raise RuntimeError(f"training shard {k} (seed {config.seed}) failed: {e}") from e
+    write_h5(path, TRAINING_SHARD, arrays, attrs={"seed": config.seed, "shard_index": k}, provenance_record=provenance(asdict(config)))
+    log.info("shard %d/%d: %d samples in %.1f s", k + 1, config.num_shards, config.samples_per_shard, time.perf_counter() - t0)
+    return path
 
 
 def _same_config(path: Path, config_hash: str) -> bool:
@@ -195,12 +230,14 @@ def write_training_set(
     config: ShardConfig,
     body_model_path: str | os.PathLike = "resources/body_models",
     anny_cache_dir: str | os.PathLike | None = None,
+    workers: int = 1,
 ) -> Path:
     """A complete training set at ``out_dir``, built in ``<out_dir>.partial`` (resumable: finished shards
-    are kept across restarts) and renamed into place when every shard is written."""
+    are kept across restarts; ``workers`` processes, see :func:`write_shards`) and renamed into place when
+    every shard is written."""
     out_dir = Path(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    write_shards(partial, config, body_model_path, anny_cache_dir)
+    write_shards(partial, config, body_model_path, anny_cache_dir, workers)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     partial.rename(out_dir)

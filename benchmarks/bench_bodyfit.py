@@ -20,7 +20,7 @@ Make held-out sessions with seeds nothing trains on, e.g.
 ``humanrecon synth session /tmp/held/s61 --seed 61 --frames 4 --cameras 8 --size 512 512 --layout dome``.
 
 Run: ``.venv/bin/python benchmarks/bench_bodyfit.py models/regressor/regressor.pt SESSION [SESSION...]
-[--cameras 8 4] [--levels 1 2 4] [--no-predicted] [--json out.json] [--plot out.png]``.
+[--cameras 8 4] [--levels 1 2 4] [--no-predicted] [--fit '{"w_parts": 0}'] [--json out.json] [--plot out.png]``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--levels", type=float, nargs="*", default=[1.0, 2.0, 4.0])
     ap.add_argument("--no-predicted", action="store_true")
     ap.add_argument("--no-refine", action="store_true")
+    ap.add_argument("--fit", type=json.loads, default=None, help='FitConfig overrides as JSON, e.g. \'{"w_parts": 0}\'')
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args()
@@ -110,7 +111,7 @@ def main() -> None:
                     miou, j2d = segmentation_quality(sub, _subset(gt, names, keep))
                     out = tmp / f"{sp.name}_{kind}_{ncam}_smpl.h5"
                     t0 = time.perf_counter()
-                    fit_chunk(seg_n, cal_n, bm_path, args.model, out, out.with_suffix(".json"), refine=not args.no_refine)
+                    fit_chunk(seg_n, cal_n, bm_path, args.model, out, out.with_suffix(".json"), refine=not args.no_refine, fit=args.fit)
                     dt = (time.perf_counter() - t0) / len(frames)
                     recs = body_metrics(read_h5(out, SMPL)[0], gt_j, gt_v, bm)
                     row = {"session": sp.name, "cameras": ncam, "input": kind, "part_miou": miou, "joint2d_px": j2d, "s_per_frame": dt}

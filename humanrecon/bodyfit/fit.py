@@ -24,6 +24,12 @@ Energy, summed over frames (weights in :class:`FitConfig`; ``rho`` the Geman-McC
   the image border excluded), of ``rho`` of the point-to-line distance (px) ``n . (pi(v) - p)`` from the
   contour point ``p`` (normal ``n``) to its matched projected vertex ``v`` (the nearest one, re-matched
   ``silhouette_rounds`` times, ICP style): pulls the body out to fill the silhouette;
+* ``parts`` — sum over views, mean over points sampled inside each observed part region of the 12-part
+  map (``part_points`` per part), of ``rho(|pi(v) - p|)`` (px) from the point ``p`` to the nearest projected
+  vertex ``v`` *of the same part* (re-matched with the silhouette correspondences). One-sided on purpose:
+  a visible pixel of part k says part k's surface is there, while a vertex of part k may be hidden behind
+  another part, so parts are not pushed out of occluders; this is what separates the left leg from the
+  right and a forearm's front from its back when the joints are uncertain;
 * ``pose_prior`` — Gaussian (Mahalanobis^2, dimensionless) or L2 (rad^2) on ``body_pose``
   (:mod:`humanrecon.bodyfit.priors`), ``angle_limits`` — squared hinge on hyperextended knees/elbows;
 * ``smooth`` — ``|J_{f+1} - 2 J_f + J_{f-1}|^2`` summed over joints, m^2 (attributed to frame ``f``;
@@ -76,7 +82,7 @@ log = logging.getLogger(__name__)
 TORSO_JOINTS: tuple[int, ...] = (0, 1, 2, 3, 6, 9, 12, 13, 14, 16, 17)
 #: Names of the per-frame loss terms in :attr:`FitResult.losses` (plus ``"total"``).
 TERM_NAMES: tuple[str, ...] = (
-    "joints2d", "joints3d", "sil_out", "sil_in", "pose_prior", "angle_limits", "smooth", "betas",
+    "joints2d", "joints3d", "sil_out", "sil_in", "parts", "pose_prior", "angle_limits", "smooth", "betas",
 )  # fmt: skip
 
 
@@ -118,6 +124,12 @@ class FitConfig:
         rest-pose skin, see :func:`vertex_subset`).
     silhouette_contour_points : int
         Contour points sampled per view and frame for ``sil_in``.
+    w_parts : float
+        Weight of the part-map term, per px^2 (used when part maps are given).
+    part_points : int
+        Points sampled per part, view and frame for ``parts`` (evenly through the part's pixels).
+    part_min_pixels : int
+        Parts with fewer pixels than this (at ``silhouette_size``) in a view are not used there.
     silhouette_rounds : int
         Stage 3 is split into this many L-BFGS runs (ICP style); the vertex matched to each contour point
         is recomputed before each run and kept fixed during it, so each run sees a smooth energy.
@@ -151,6 +163,9 @@ class FitConfig:
     silhouette_vertices: int = 1024
     silhouette_contour_points: int = 128
     silhouette_rounds: int = 4
+    w_parts: float = 0.5
+    part_points: int = 16
+    part_min_pixels: int = 8
     pose_prior: str = "gaussian"
     w_pose: float = 0.01
     w_angle_limits: float = 100.0
@@ -165,7 +180,7 @@ class FitConfig:
         for name in ("stage1_iters", "stage2_iters", "stage3_iters"):
             if getattr(self, name) < 0:
                 raise ValueError(f"FitConfig.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("silhouette_vertices", "silhouette_contour_points", "silhouette_rounds", "silhouette_size"):
+        for name in ("silhouette_vertices", "silhouette_contour_points", "silhouette_rounds", "silhouette_size", "part_points"):
             if getattr(self, name) < 1:
                 raise ValueError(f"FitConfig.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -309,6 +324,13 @@ class _Silhouettes:
     view_w: torch.Tensor  # (F, C) 1 where the view's silhouette is used
 
 
+@dataclass
+class _PartPoints:
+    points: torch.Tensor  # (F, C, P*K, 2) points inside the part regions, full-resolution pixels
+    weight: torch.Tensor  # (F, C, P*K) 1 for real points, 0 for padding
+    same_part: torch.Tensor  # (P*K, S) bool: vertex s belongs to the part of point slot i
+
+
 def _check_inputs(cameras, joints2d, conf, silhouettes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     C = len(cameras)
     if C < 2:
@@ -419,6 +441,48 @@ def _prepare_silhouettes(
     )
 
 
+def _prepare_parts(
+    cameras, parts: np.ndarray, ok: np.ndarray, subset_labels: np.ndarray, cfg: FitConfig, dtype: torch.dtype,
+    device: torch.device,
+) -> _PartPoints:
+    """Points inside every observed part region of every view (module docstring, ``parts`` term).
+
+    ``parts`` (F, C, H, W) uint8: 0 background, part id + 1 (the segmentation schema). ``subset_labels``
+    (S,) the 1..12 part ids of the fitted vertex subset."""
+    from humanrecon.bodymodel.skeleton import NUM_PARTS
+
+    F, C, H, W = parts.shape
+    s = min(1.0, cfg.silhouette_size / max(H, W))
+    w, h = max(1, int(round(W * s))), max(1, int(round(H * s)))
+    K = cfg.part_points
+    pts = np.zeros((F, C, NUM_PARTS * K, 2))
+    wt = np.zeros((F, C, NUM_PARTS * K))
+    scale = np.array([[w / cam.width, h / cam.height] for cam in cameras])
+    for f in range(F):
+        for c in range(C):
+            if not ok[f, c]:
+                continue
+            m = parts[f, c]
+            if (w, h) != (W, H):
+                m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+            flat = m.ravel().astype(np.int64)
+            order = np.argsort(flat, kind="stable")  # pixel indices grouped by label, in raster order
+            counts = np.bincount(flat, minlength=NUM_PARTS + 1)
+            starts = np.concatenate([[0], np.cumsum(counts)])
+            for p in range(NUM_PARTS):
+                n = counts[p + 1]
+                if n < cfg.part_min_pixels:
+                    continue
+                take = order[starts[p + 1] + np.linspace(0, n - 1, K).round().astype(np.int64)]
+                xy = np.stack([take % w, take // w], axis=1).astype(np.float64)
+                pts[f, c, p * K : (p + 1) * K] = (xy + 0.5) / scale[c] - 0.5
+                wt[f, c, p * K : (p + 1) * K] = 1.0
+    slot_part = np.repeat(np.arange(1, NUM_PARTS + 1), K)
+    same = torch.as_tensor(slot_part[:, None] == np.asarray(subset_labels)[None, :], device=device)
+    t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+    return _PartPoints(points=t(pts), weight=t(wt), same_part=same)
+
+
 def _contour_points(contours, w: int, h: int, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Contour pixels (M, 2) of a mask (mask pixels) off the image border, and unit normals (M, 2) in
     full-resolution pixel directions (perpendicular to the chain's central-difference tangent)."""
@@ -470,6 +534,7 @@ def fit_smpl(
     joints2d: np.ndarray,
     conf: np.ndarray,
     silhouettes: np.ndarray | None = None,
+    parts: np.ndarray | None = None,
     *,
     init_betas: np.ndarray | None = None,
     init_global_orient: np.ndarray | None = None,
@@ -493,6 +558,9 @@ def fit_smpl(
     silhouettes : (F, C, H, W) uint8, optional
         Person masks (nonzero = person). Any resolution with the cameras' aspect ratio (mapped like
         :meth:`Camera.scaled`); downscaled to ``config.silhouette_size``.
+    parts : (F, C, H, W) uint8, optional
+        12-part maps (0 background, part id + 1), same resolution as ``silhouettes``, which they need;
+        they add the ``parts`` term in stage 3 (``config.w_parts``).
     init_betas : (10,) or (F, 10), optional
         Initial shape (per-frame values are averaged: the chunk shares one shape). Default zeros (mean shape).
     init_global_orient : (F, 3), init_body_pose : (F, 69), init_transl : (F, 3), optional
@@ -539,7 +607,13 @@ def fit_smpl(
     tri = X.reshape(F, NUM_JOINTS, 3)
 
     # Body layer and evidence tensors.
-    use_sil = sil is not None and cfg.stage3_iters > 0 and (cfg.w_sil_out > 0 or cfg.w_sil_in > 0)
+    if parts is not None:
+        parts = np.asarray(parts)
+        if sil is None or parts.shape != sil.shape:
+            raise BodyFitError(f"parts must come with silhouettes of the same shape {None if sil is None else sil.shape}, got {parts.shape}")
+    use_parts = parts is not None and cfg.stage3_iters > 0 and cfg.w_parts > 0
+    # stage 3 poses the mesh (vertex subset) when a silhouette or part term is on
+    use_sil = sil is not None and cfg.stage3_iters > 0 and (cfg.w_sil_out > 0 or cfg.w_sil_in > 0 or use_parts)
     subset = vertex_subset(body_model, cfg.silhouette_vertices) if use_sil else np.zeros(0, dtype=np.int64)
     body = TorchBody(body_model, subset, dtype, device)
     camT = camera_tensors(cams, dtype=dtype, device=device)
@@ -549,6 +623,7 @@ def fit_smpl(
     tri_ok = np.isfinite(tri).all(axis=-1)
     tri_t, tri_w = t(np.nan_to_num(tri)), t(tri_ok.astype(np.float64))
     sil_data = _prepare_silhouettes(cams, sil, ok, cfg, dtype, device) if use_sil else None
+    part_data = _prepare_parts(cams, parts, ok, body_model.part_labels[subset], cfg, dtype, device) if use_parts else None
     torso_mask = torch.zeros(NUM_JOINTS, dtype=dtype, device=device)
     torso_mask[list(TORSO_JOINTS)] = 1.0
 
@@ -601,18 +676,23 @@ def fit_smpl(
             smooth = torch.cat([zero[:1], acc, zero[:1]])
         terms["smooth"] = cfg.w_smooth * smooth
         terms["betas"] = cfg.w_betas * priors.shape_prior(betas).expand(F) / F
-        terms["sil_out"], terms["sil_in"] = zero, zero
+        terms["sil_out"], terms["sil_in"], terms["parts"] = zero, zero, zero
         if with_v:
             terms["sil_out"], terms["sil_in"] = _silhouette_terms(verts, camT, sil_data, cfg, corr[0])
+            if use_parts:
+                terms["parts"] = _part_term(verts, camT, part_data, cfg, corr[1])
         return sum(terms.values()).sum(), terms
 
     def update_correspondences() -> None:
         if use_sil:
             with torch.no_grad():
                 _, verts = body(betas, go, pose, transl, True)
-                corr[0] = _nearest_vertices(verts, camT, sil_data)
+                corr[0] = _nearest_vertices(verts, camT, sil_data.contour)
+                if use_parts:
+                    corr[1] = _nearest_vertices(verts, camT, part_data.points, part_data.same_part)
 
-    corr: list[torch.Tensor | None] = [None]  # (F, C, K) vertex (of the subset) nearest to each contour point
+    # vertex (of the subset) nearest to each contour point (F, C, K) and to each part point (same part)
+    corr: list[torch.Tensor | None] = [None, None]
     rounds = max(1, cfg.silhouette_rounds) if use_sil else 1
     stages = [(1, [go, transl], cfg.stage1_iters), (2, [betas, go, pose, transl], cfg.stage2_iters)]
     stages += [(3, [betas, go, pose, transl], n) for n in _split(cfg.stage3_iters, rounds)]
@@ -776,17 +856,32 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if r < n % parts else 0) for r in range(parts)]
 
 
-def _nearest_vertices(verts: torch.Tensor, camT, sil: _Silhouettes, chunk: int = 2) -> torch.Tensor:
-    """(F, C, K) index of the projected vertex (of ``verts`` (F, S, 3)) nearest to each contour point
-    (float32 search, ``chunk`` frames at a time to bound memory)."""
+def _nearest_vertices(
+    verts: torch.Tensor, camT, points: torch.Tensor, allowed: torch.Tensor | None = None, chunk: int = 2
+) -> torch.Tensor:
+    """(F, C, K) index of the projected vertex (of ``verts`` (F, S, 3)) nearest to each image point
+    (``points`` (F, C, K, 2), full-resolution pixels), among the vertices ``allowed`` (K, S) for that point
+    slot when given (float32 search, ``chunk`` frames at a time to bound memory)."""
     uv = project_torch(verts, camT).transpose(1, 2).float()  # (F, C, S, 2)
-    p = sil.contour.float()  # (F, C, K, 2)
+    p = points.float()
     out = []
     for f0 in range(0, uv.shape[0], chunk):
         q, c = uv[f0 : f0 + chunk], p[f0 : f0 + chunk]
         d2 = (c[..., :, None, 0] - q[..., None, :, 0]).square() + (c[..., :, None, 1] - q[..., None, :, 1]).square()
+        if allowed is not None:
+            d2 = d2.masked_fill(~allowed, float("inf"))
         out.append(d2.argmin(dim=-1))
     return torch.cat(out, dim=0)
+
+
+def _part_term(verts: torch.Tensor, camT, parts: _PartPoints, cfg: FitConfig, corr: torch.Tensor) -> torch.Tensor:
+    """Per-frame ``w_parts * parts`` (F,) (module docstring); ``corr`` (F, C, P*K) the matched vertices."""
+    uv = project_torch(verts, camT).transpose(1, 2)  # (F, C, S, 2)
+    near = torch.gather(uv, 2, corr[..., None].expand(-1, -1, -1, 2))  # (F, C, P*K, 2)
+    r2 = (near - parts.points).square().sum(-1)
+    w = parts.weight
+    per_view = (_gm(r2, cfg.sil_sigma_px) * w).sum(-1) / w.sum(-1).clamp_min(1.0)
+    return cfg.w_parts * per_view.sum(-1)
 
 
 def _silhouette_terms(

@@ -129,7 +129,7 @@ def fit_chunk(
     # 3. refinement
     cfg = FitConfig(**(fit or {}))
     if refine:
-        res = fit_smpl(bm, cams, j2d[..., :2], j2d[..., 2], masks, init_betas=fused.betas, init_global_orient=fused.global_orient,
+        res = fit_smpl(bm, cams, j2d[..., :2], j2d[..., 2], masks, parts, init_betas=fused.betas, init_global_orient=fused.global_orient,
                        init_body_pose=fused.body_pose, init_transl=fused.transl, config=cfg, device=None)  # fmt: skip
         betas, go, bp, tr, joints, verts = res.betas, res.global_orient, res.body_pose, res.transl, res.joints, res.vertices
         reproj, used = res.reproj_px, res.views_used

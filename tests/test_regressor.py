@@ -210,6 +210,23 @@ def test_fusion_recovers_the_body_and_ignores_a_wrong_view(bm64):
     j2d[..., 0, 2] = 0.9
     fused2 = fuse_views(rot_f, betas_f, pc, np.stack([pel_uv] * F), valid, cams, _rest_root_fn(bm64), joints2d=j2d)
     assert list(fused2.pelvis_source) == ["segmenter", "segmenter"] and np.allclose(fused2.transl, transl, atol=0.01)
+    # with the skeleton, the hips and spine1 place the root too: a 2D root joint 12 px off in every view
+    # (consistent, so it triangulates cleanly) moves the root a quarter as much
+    from humanrecon.pipeline.bodyfit import _skeleton_fn
+
+    j3 = np.zeros((F, 6, 24, 3))
+    j3[..., :2] = np.stack([np.stack([c.project(out["joints"][0]) for c in cams])] * F)
+    j3[..., 2] = 0.9
+    j3[..., 0, 0] += 12.0
+    alone = fuse_views(rot_f, betas_f, pc, np.stack([pel_uv] * F), valid, cams, _rest_root_fn(bm64), joints2d=j3)
+    four = fuse_views(rot_f, betas_f, pc, np.stack([pel_uv] * F), valid, cams, _rest_root_fn(bm64), joints2d=j3, skeleton=_skeleton_fn(bm64))
+    err_alone = np.linalg.norm(alone.transl - transl, axis=1)
+    err_four = np.linalg.norm(four.transl - transl, axis=1)
+    assert list(four.pelvis_source) == ["segmenter", "segmenter"] and (err_alone > 0.01).all()
+    assert np.allclose(err_four, err_alone / 4, rtol=0.1, atol=1e-4), (err_alone, err_four)
+    j3[..., 0, 0] -= 12.0  # exact joints: the skeleton path recovers the root exactly
+    exact = fuse_views(rot_f, betas_f, pc, np.stack([pel_uv] * F), valid, cams, _rest_root_fn(bm64), joints2d=j3, skeleton=_skeleton_fn(bm64))
+    assert np.allclose(exact.transl, transl, atol=1e-6)
     with pytest.raises(ValueError, match=r"frames \(chunk indices\) \[1\]: no view sees the person"):
         fuse_views(rot_f, betas_f, pc, np.stack([pel_uv] * F), valid & np.array([[True], [False]]), cams, _rest_root_fn(bm64))
 

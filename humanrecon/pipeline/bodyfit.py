@@ -51,6 +51,23 @@ def easymocap_record(betas: np.ndarray, global_orient: np.ndarray, body_pose: np
     return {"id": 0, "Rh": [global_orient.tolist()], "Th": [Th.tolist()], "poses": [poses.tolist()], "shapes": [betas.tolist()]}
 
 
+def _skeleton_fn(body_model):
+    """``(betas (10,), rot (F, 24, 3, 3)) -> (F, 24, 3)`` joints of the body model at zero translation
+    (world root rotation first, then local joint rotations)."""
+    from humanrecon.bodyfit.fit import TorchBody
+
+    body = TorchBody(body_model, np.zeros(0, dtype=np.int64), torch.float64, torch.device("cpu"))
+
+    def skeleton(betas: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            b = torch.as_tensor(np.asarray(betas, dtype=np.float64)[None])
+            R = torch.as_tensor(np.asarray(rot, dtype=np.float64))
+            joints, _ = body.forward_rotmat(b, R, torch.zeros(R.shape[0], 3, dtype=torch.float64), False)
+        return joints.numpy()
+
+    return skeleton
+
+
 def _rest_root_fn(body_model):
     """``betas (10,) -> (3,)`` rest root joint ``J_0`` of the body model."""
     from humanrecon.bodyfit.fit import TorchBody
@@ -123,7 +140,7 @@ def fit_chunk(
     # 2. fusion in the world frame
     rest_root = _rest_root_fn(bm)
     fused = fuse_views(rot, reg.betas.reshape(F, C, 10), reg.pelvis_cam.reshape(F, C, 3), reg.pelvis_uv.reshape(F, C, 2),
-                       valid, cams, rest_root, joints2d=j2d)  # fmt: skip
+                       valid, cams, rest_root, joints2d=j2d, skeleton=_skeleton_fn(bm))  # fmt: skip
     fused_out = bm.forward_numpy(np.tile(fused.betas, (F, 1)), fused.body_pose, fused.global_orient, fused.transl)
     log.info("fusion: root joint from %s", dict(zip(*np.unique(fused.pelvis_source, return_counts=True), strict=True)))
     # 3. refinement

@@ -381,3 +381,21 @@ def test_part_maps_pull_a_wrongly_bent_arm_back(body_model, scene):
     assert with_parts.losses["parts"].max() > 0
     assert arm_error(start) > 80.0
     assert arm_error(with_parts) < 0.25 * arm_error(start), (arm_error(start), arm_error(with_parts))
+
+
+def test_left_right_swaps_are_found_and_undone(scene):
+    """Views whose detector swapped left and right are found from the rays alone, including the case
+    where most views are swapped (the mirrored body is rejected by its handedness)."""
+    from humanrecon.bodyfit import resolve_left_right
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    cams = scene["cameras"]
+    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
+                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    for views in ([1, 3, 4], [0, 1, 2, 4, 5], []):
+        j2d = clean.copy()
+        j2d[:, views] = clean[:, views][:, :, list(MIRROR)]
+        j2d[..., :2] += np.random.default_rng(1).normal(0, 2.0, j2d[..., :2].shape)
+        fixed, swapped = resolve_left_right(j2d, cams)
+        assert swapped.tolist() == [[c in views for c in range(6)]] * 4, (views, swapped)
+        assert np.abs(fixed[..., :2] - clean[..., :2]).max() < 12.0

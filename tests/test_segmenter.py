@@ -69,6 +69,41 @@ def test_soft_argmax_known_answer():
     assert soft_argmax(flat)[1].item() == pytest.approx(25 / 256)
 
 
+def test_decode_joints_keeps_an_uncertain_left_right_pair_on_two_limbs():
+    """Left and right elbow each split between two limbs: the soft-argmax puts both half-way (on no
+    limb); the decoding puts one on each limb, the stronger mass deciding which; single peaks and
+    non-paired joints agree with the soft-argmax."""
+    from humanrecon.segmenter.network import decode_joints
+
+    h = torch.full((1, 24, 32, 32), -1e4)
+    le, re = 18, 19  # left, right elbow
+    h[0, le, 10, 5], h[0, le, 10, 25] = 0.0, -0.2  # left elbow: more mass at column 5
+    h[0, re, 10, 5], h[0, re, 10, 25] = -0.2, 0.0
+    h[0, 0, 20, 16] = 0.0  # pelvis: one sharp peak
+    h[0, 4, 3, 7] = h[0, 4, 3, 8] = 0.0  # left knee: two adjacent cells (one peak)
+    h[0, 5, 30, 30] = 0.0
+    soft, _ = soft_argmax(h, stride=4)
+    xy, conf = decode_joints(h, stride=4)
+    w = np.exp(-0.2)
+    assert soft[0, le, 0].item() == pytest.approx((5 + 25 * w) / (1 + w) * 4 + 1.5, abs=1e-3)  # between: the failure fixed here
+    assert torch.allclose(xy[0, le], torch.tensor([5 * 4 + 1.5, 10 * 4 + 1.5]))
+    assert torch.allclose(xy[0, re], torch.tensor([25 * 4 + 1.5, 10 * 4 + 1.5]))
+    assert conf[0, le].item() == pytest.approx(1 / (1 + np.exp(-0.2)), abs=1e-4)  # its own mass there
+    h[0, le, 10, 5], h[0, le, 10, 25] = -0.2, 0.0  # the masses reversed: so is the assignment
+    h[0, re, 10, 5], h[0, re, 10, 25] = 0.0, -0.2
+    xy2, _ = decode_joints(h, stride=4)
+    assert torch.allclose(xy2[0, le], xy[0, re]) and torch.allclose(xy2[0, re], xy[0, le])
+    for j in (0, 4, 5):
+        assert torch.allclose(xy[0, j], soft[0, j], atol=1e-4), j
+    net = SegmenterNet()
+    x = torch.rand(1, 3, 64, 64)
+    net.train()
+    assert torch.allclose(net(x).joints, soft_argmax(net(x).heatmaps)[0])  # training: differentiable soft-argmax
+    net.eval()
+    out = net(x)
+    assert torch.allclose(out.joints, decode_joints(out.heatmaps)[0])
+
+
 # -- crops and batches -------------------------------------------------------------------------------
 
 

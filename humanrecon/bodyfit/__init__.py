@@ -7,6 +7,7 @@ from humanrecon.bodyfit.triangulate import (
     TriangulationConfig,
     camera_tensors,
     project_torch,
+    resolve_left_right,
     triangulate_points,
 )
 
@@ -20,6 +21,7 @@ __all__ = [
     "camera_tensors",
     "fit_smpl",
     "project_torch",
+    "resolve_left_right",
     "triangulate_points",
     "vertex_subset",
 ]

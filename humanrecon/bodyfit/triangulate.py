@@ -316,3 +316,121 @@ def triangulate_points(
         e = np.where(used, err, 0.0)
         residual = np.where(ok, e.sum(axis=0) / np.maximum(used.sum(axis=0), 1), np.nan)
     return X, residual, used
+
+
+# --------------------------------------------------------------------------------------------------
+# Left/right consistency across views
+# --------------------------------------------------------------------------------------------------
+
+
+def _mirror_pairs() -> tuple[np.ndarray, np.ndarray]:
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    left = np.array([j for j, m in enumerate(MIRROR) if m > j])
+    return left, np.array([MIRROR[j] for j in left])
+
+
+def resolve_left_right(
+    joints2d: np.ndarray, cameras: Sequence[Camera], min_conf: float = 0.1, cap_m: float = 0.15, max_brute: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Swap left and right joints in the views where a 2D detector got them the wrong way round.
+
+    A detector unsure whether it sees the person's front or back labels the limbs the wrong way round in
+    some views; triangulating such views together gives no consistent body. Per frame and view pair
+    ``(a, b)`` the cost of "same labelling" is the sum over the left/right joint pairs of the distances
+    (metres, capped at ``cap_m``, weighted by the smaller confidence) between the rays of joint ``j`` in
+    ``a`` and of joint ``j`` in ``b``; "opposite labelling" pairs ``j`` with its mirror joint. The swap
+    pattern (one bit per view) minimising the summed cost is found exhaustively (``C <= max_brute``
+    cameras; else greedily, a bit at a time). That pattern and its complement fit the rays equally well
+    (a mirrored body); the one whose triangulated body has its left hip on its left is kept: the
+    cross product of (left hip - right hip) with (pelvis -> neck) points the way the feet (ankle -> toe)
+    point.
+
+    Parameters
+    ----------
+    joints2d : (F, C, 24, 3)
+        u, v (distorted pixels) and confidence per frame, view and SMPL joint.
+    cameras : C cameras.
+
+    Returns
+    -------
+    joints2d : (F, C, 24, 3) with the swapped views' left and right joints exchanged (a copy).
+    swapped : (F, C) bool
+    """
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    j2d = np.array(joints2d, dtype=np.float64)
+    F, C = j2d.shape[:2]
+    swapped = np.zeros((F, C), dtype=bool)
+    if C < 2:
+        return j2d, swapped
+    L, R = _mirror_pairs()
+    centres = np.stack([c.center for c in cameras])  # (C, 3)
+    rays = np.zeros((F, C, 24, 3))
+    for c, cam in enumerate(cameras):
+        xy = cam.undistort_pixels(j2d[:, c, :, :2].reshape(-1, 2))
+        d = np.concatenate([xy, np.ones((xy.shape[0], 1))], axis=1) @ cam.R  # R^T d, world directions
+        rays[:, c] = (d / np.linalg.norm(d, axis=1, keepdims=True)).reshape(F, 24, 3)
+    conf = np.where(j2d[..., 2] > min_conf, j2d[..., 2], 0.0)  # (F, C, 24)
+
+    def ray_dist(da, db, base):  # (..., 3) unit directions, (3,) baseline b - a -> metres
+        n = np.cross(da, db)
+        nn_ = np.linalg.norm(n, axis=-1)
+        para = nn_ < 1e-9
+        d = np.abs((n * base).sum(-1)) / np.where(para, 1.0, nn_)
+        along = np.linalg.norm(np.cross(base, da), axis=-1)  # distance of b's centre from a's ray
+        return np.minimum(np.where(para, along, d), cap_m)
+
+    # pair costs (F, C, C, 2): [same, opposite]
+    cost = np.zeros((F, C, C, 2))
+    for a in range(C):
+        for b in range(a + 1, C):
+            base = centres[b] - centres[a]
+            for k, ((ja1, jb1), (ja2, jb2)) in enumerate((((L, L), (R, R)), ((L, R), (R, L)))):
+                d1 = ray_dist(rays[:, a, ja1], rays[:, b, jb1], base)
+                d2 = ray_dist(rays[:, a, ja2], rays[:, b, jb2], base)
+                w1 = np.minimum(conf[:, a, ja1], conf[:, b, jb1])
+                w2 = np.minimum(conf[:, a, ja2], conf[:, b, jb2])
+                cost[:, a, b, k] = (w1 * d1 + w2 * d2).sum(-1)
+    iu = np.triu_indices(C, 1)
+    for f in range(F):
+        cf = cost[f][iu]  # (pairs, 2)
+        if C <= max_brute:
+            bits = ((np.arange(2 ** (C - 1))[:, None] >> np.arange(C - 1)) & 1).astype(bool)
+            bits = np.concatenate([np.zeros((bits.shape[0], 1), bool), bits], axis=1)  # view 0 as labelled
+            opp = bits[:, iu[0]] ^ bits[:, iu[1]]
+            total = np.where(opp, cf[None, :, 1], cf[None, :, 0]).sum(axis=1)
+            best = bits[int(np.argmin(total))]
+        else:
+            best = np.zeros(C, bool)
+            improved = True
+            while improved:
+                improved = False
+                for c in range(1, C):
+                    trial = best.copy()
+                    trial[c] = ~trial[c]
+                    t_cost = np.where(trial[iu[0]] ^ trial[iu[1]], cf[:, 1], cf[:, 0]).sum()
+                    b_cost = np.where(best[iu[0]] ^ best[iu[1]], cf[:, 1], cf[:, 0]).sum()
+                    if t_cost < b_cost - 1e-12:
+                        best, improved = trial, True
+        swapped[f] = best
+    perm = np.asarray(MIRROR)
+    out = j2d.copy()
+    out[swapped] = j2d[swapped][:, perm]
+    # chirality: the pattern or its complement
+    conf_out = np.where(out[..., 2] > min_conf, out[..., 2], 0.0)
+    X, _, _ = triangulate_points(
+        out[..., :2].transpose(1, 0, 2, 3).reshape(C, F * 24, 2), conf_out.transpose(1, 0, 2).reshape(C, F * 24),
+        cameras, TriangulationConfig(min_conf=min_conf),
+    )
+    X = X.reshape(F, 24, 3)
+    across = X[:, 1] - X[:, 2]  # left hip - right hip
+    up = X[:, 12] - X[:, 0]  # pelvis -> neck
+    toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet
+    facing = (np.cross(across, up) * toes).sum(-1)
+    flip = np.isfinite(facing) & (facing < 0)
+    swapped[flip] = ~swapped[flip]
+    out = j2d.copy()
+    out[swapped] = j2d[swapped][:, perm]
+    return out, swapped
+

@@ -15,7 +15,7 @@ Energy, summed over frames (weights in :class:`FitConfig`; ``rho`` the Geman-McC
 ``rho(r) = s^2 r^2 / (s^2 + r^2)``, quadratic below ``s``, bounded by ``s^2``):
 
 * ``joints2d`` — sum over views, mean over the 24 joints, of ``conf * rho(|pi_c(J_j) - u_cj|)``, px^2;
-* ``joints3d`` — sum over joints of ``|J_j - X_j|^2`` to the robustly triangulated joints
+* ``joints3d`` — sum over joints of ``rho(|J_j - X_j|)`` (scale ``joints3d_sigma_m``) to the robustly triangulated joints
   (:func:`humanrecon.bodyfit.triangulate.triangulate_points`), m^2; joints not triangulated are skipped;
 * ``sil_out`` — sum over views, mean over a fixed subset of body vertices, of ``rho(d_out)`` where
   ``d_out`` is the distance (px) from the projected vertex to the silhouette (a distance transform of the
@@ -112,6 +112,9 @@ class FitConfig:
         Geman-McClure scale of the 2D joint residuals, pixels.
     w_joints3d : float
         Weight of the 3D joint term, per m^2 (1e3: a 1 cm error of one joint costs 0.1).
+    joints3d_sigma_m : float
+        Geman-McClure scale of the 3D joint residuals, metres (a triangulation gone wrong costs at most
+        ``w_joints3d * sigma^2``).
     w_sil_out, w_sil_in : float
         Weights of the silhouette terms, per px^2.
     sil_sigma_px : float
@@ -156,6 +159,7 @@ class FitConfig:
     w_joints2d: float = 1.0
     joints2d_sigma_px: float = 30.0
     w_joints3d: float = 1e3
+    joints3d_sigma_m: float = 0.1
     w_sil_out: float = 0.5
     w_sil_in: float = 0.5
     sil_sigma_px: float = 20.0
@@ -664,7 +668,7 @@ def fit_smpl(
         w2 = cf_t * torso_mask if stage == 1 else cf_t
         terms["joints2d"] = cfg.w_joints2d * (w2 * _gm(r2, cfg.joints2d_sigma_px)).sum(dim=(1, 2)) / NUM_JOINTS
         w3 = tri_w * torso_mask if stage == 1 else tri_w
-        terms["joints3d"] = cfg.w_joints3d * (w3 * (joints - tri_t).square().sum(-1)).sum(-1)
+        terms["joints3d"] = cfg.w_joints3d * (w3 * _gm((joints - tri_t).square().sum(-1), cfg.joints3d_sigma_m)).sum(-1)
         if stage == 1:
             return sum(terms.values()).sum(), terms
         prior = priors.gaussian_pose_prior if cfg.pose_prior == "gaussian" else priors.l2_pose_prior

@@ -149,12 +149,16 @@ class TriangulationConfig:
         point's inlier errors are dropped before the final solve.
     outlier_factor : float
         See ``outlier_px``.
+    min_inliers : int
+        A point observed by 4 or more views needs at least this many views agreeing (else NaN): two views
+        can agree by chance on a point far from the body when a detector fails in most views.
     """
 
     min_conf: float = 0.1
     ransac_px: float = 10.0
     outlier_px: float = 10.0
     outlier_factor: float = 3.0
+    min_inliers: int = 3
 
 
 def _dlt(xy: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -309,7 +313,8 @@ def triangulate_points(
         X[drop] = X_new[drop]
         err = _errors(X, uv, cams)
 
-    ok = (used.sum(axis=0) >= 2) & np.isfinite(X).all(axis=1)
+    need = np.where(nviews >= 4, max(2, config.min_inliers), 2)
+    ok = (used.sum(axis=0) >= need) & np.isfinite(X).all(axis=1)
     used &= ok[None]
     X[~ok] = np.nan
     with np.errstate(invalid="ignore"):
@@ -331,7 +336,8 @@ def _mirror_pairs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def resolve_left_right(
-    joints2d: np.ndarray, cameras: Sequence[Camera], min_conf: float = 0.1, cap_m: float = 0.15, max_brute: int = 12
+    joints2d: np.ndarray, cameras: Sequence[Camera], min_conf: float = 0.1, cap_m: float = 0.15, max_brute: int = 12,
+    min_cos: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Swap left and right joints in the views where a 2D detector got them the wrong way round.
 
@@ -342,9 +348,10 @@ def resolve_left_right(
     ``a`` and of joint ``j`` in ``b``; "opposite labelling" pairs ``j`` with its mirror joint. The swap
     pattern (one bit per view) minimising the summed cost is found exhaustively (``C <= max_brute``
     cameras; else greedily, a bit at a time). That pattern and its complement fit the rays equally well
-    (a mirrored body); the one whose triangulated body has its left hip on its left is kept: the
-    cross product of (left hip - right hip) with (pelvis -> neck) points the way the feet (ankle -> toe)
-    point.
+    (a mirrored body); the one whose triangulated body has its left side on its left is kept: the
+    cross product of (left - right hips and shoulders) with (pelvis -> neck) points the way the feet
+    (ankle -> toe) point, with a cosine beyond ``min_cos`` and feet of plausible length; when the
+    handedness is unclear, the pattern with fewer swapped views (the detector's majority) is kept.
 
     Parameters
     ----------
@@ -424,11 +431,19 @@ def resolve_left_right(
         cameras, TriangulationConfig(min_conf=min_conf),
     )
     X = X.reshape(F, 24, 3)
-    across = X[:, 1] - X[:, 2]  # left hip - right hip
+    across = (X[:, 1] - X[:, 2]) + (X[:, 16] - X[:, 17])  # left - right, hips and shoulders
     up = X[:, 12] - X[:, 0]  # pelvis -> neck
     toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet
-    facing = (np.cross(across, up) * toes).sum(-1)
-    flip = np.isfinite(facing) & (facing < 0)
+    fwd = np.cross(across, up)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = (fwd * toes).sum(-1) / (np.linalg.norm(fwd, axis=-1) * np.linalg.norm(toes, axis=-1))
+    cos = np.nan_to_num(cos, nan=0.0)
+    # a clear handedness decides (feet of plausible length, 2 x 5-22 cm, pointing clearly one way);
+    # otherwise (feet sideways, noisy joints) the pattern with fewer swapped views, the detector's majority
+    toe_len = np.nan_to_num(np.linalg.norm(toes, axis=-1), nan=0.0)
+    clear = (np.abs(cos) > min_cos) & (toe_len > 0.1) & (toe_len < 0.45)
+    fewer = swapped.sum(axis=1) * 2 > C
+    flip = np.where(clear, cos < 0, fewer)
     swapped[flip] = ~swapped[flip]
     out = j2d.copy()
     out[swapped] = j2d[swapped][:, perm]

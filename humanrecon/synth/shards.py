@@ -161,25 +161,26 @@ def write_shards(
 ) -> list[Path]:
     """Write (or complete) a training set of ``config.num_shards`` shards in ``out_dir``.
 
-    Existing shards with the same config hash are kept (resume); returns all shard paths. ``workers`` > 1
-    renders the missing shards in that many processes (one torch/BLAS thread each); shard ``k`` depends
-    only on ``(seed, k)``, so the files are the same whatever the number of workers.
+    Existing shards with the same config hash are kept (resume); returns all shard paths. The missing
+    shards are rendered by ``workers`` processes, each initialised the same way (one torch thread), also
+    when ``workers`` is 1: shard ``k`` depends only on ``(seed, k)``, and the files are bit-identical
+    whatever the number of workers (rendered in the calling process, torch's thread count would change the
+    last bits of some reductions on machines with many cores).
     """
     out_dir = Path(out_dir)
     prov = provenance(asdict(config))
     paths = [out_dir / f"shard_{k:05d}.h5" for k in range(config.num_shards)]
     todo = [k for k, p in enumerate(paths) if not (p.exists() and _same_config(p, prov["config_hash"]))]
+    workers = max(1, min(workers, len(todo)))
     log.info("%d of %d shards exist; %d to render with %d worker(s)", len(paths) - len(todo), len(paths), len(todo), workers)
-    if workers <= 1 or len(todo) <= 1:
-        for k in todo:
-            _write_shard(out_dir, config, k, str(body_model_path), anny_cache_dir)
+    if not todo:
         return paths
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     # fork, not spawn: spawn re-runs the caller's main module, which for a Snakemake script is the script
-    # itself. The parent has run no torch kernels yet (no thread pools to inherit).
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
+    # itself. The workers set torch to one thread before any kernel runs.
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
         futures = [pool.submit(_write_shard, out_dir, config, k, str(body_model_path), anny_cache_dir) for k in todo]
         for done, fut in enumerate(futures, 1):
             fut.result()  # re-raises a worker's error, naming its shard

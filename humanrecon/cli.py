@@ -191,18 +191,23 @@ def _cmd_train_implicit(args) -> int:
 
     cfg = QUICK if args.quick else TrainConfig()
     over = {k: getattr(args, k) for k in ("steps", "batch_size", "seed") if getattr(args, k) is not None}
+    if args.body:
+        over.update(net=replace(cfg.net, body_features=True), body_model=str(args.body_model))
     print(train(args.shards, args.workdir, replace(cfg, **over)))
     return 0
 
 
 def _cmd_eval_implicit(args) -> int:
+    from humanrecon.implicit.body import BodyNoise
     from humanrecon.implicit.data import load_samples
     from humanrecon.implicit.infer import load_implicit
-    from humanrecon.implicit.train import evaluate
+    from humanrecon.implicit.train import evaluate, make_poser
 
     model, _ = load_implicit(args.weights)
     samples = load_samples(_shard_paths(args.shards), model.config.crop_size)
-    _print_json({f"{v}_views": evaluate(model, samples, v) for v in args.views}, args.output)
+    poser = make_poser(model.config, args.body_model)
+    noise = None if args.gt_body or poser is None else BodyNoise()
+    _print_json({f"{v}_views": evaluate(model, samples, v, poser=poser, noise=noise) for v in args.views}, args.output)
     return 0
 
 
@@ -309,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--steps", type=int)
     ti.add_argument("--batch-size", type=int)
     ti.add_argument("--seed", type=int)
+    ti.add_argument("--body", action="store_true", help="condition the network on the (noisy GT) SMPL body")
+    ti.add_argument("--body-model", type=Path, default=Path("resources/body_models"), help="body model folder (--body)")
     ti.set_defaults(func=_cmd_train_implicit)
 
     ei = sub.add_parser("eval-implicit", help="point classification of the implicit network on held-out implicit shards")
@@ -316,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     ei.add_argument("shards", type=Path, help="a shard file or a folder of shard_*.h5")
     ei.add_argument("--views", type=int, nargs="+", default=[8, 4], help="cameras used (spread around the rig)")
     ei.add_argument("--output", type=Path, help="also write the metrics JSON here")
+    ei.add_argument("--body-model", type=Path, default=Path("resources/body_models"), help="body model folder (body-conditioned weights)")
+    ei.add_argument("--gt-body", action="store_true", help="body-conditioned weights: the exact GT body instead of the default noisy one")
     ei.set_defaults(func=_cmd_eval_implicit)
 
     v = sub.add_parser("version", help="print package versions")

@@ -139,6 +139,24 @@ def occupancy_session_input(wildcards):
     return session_input(wildcards) if implicit_input(wildcards) else []
 
 
+def occupancy_body():
+    """True when the implicit network is conditioned on the fitted body (config occupancy.body)."""
+    occ = config.get("occupancy", {})
+    return bool(occ.get("body", False)) and occ.get("method", "visual_hull") == "implicit"
+
+
+def occupancy_body_input(wildcards):
+    """The chunk's fitted bodies and the body model, for a body-conditioned implicit network."""
+    if not occupancy_body():
+        return []
+    return [f"results/{wildcards.session}/smpl/{wildcards.chunk}.h5", *body_model_input()]
+
+
+def occupancy_smpl_param(wildcards):
+    """The SMPL file the occupancy script passes on (None without body conditioning)."""
+    return f"results/{wildcards.session}/smpl/{wildcards.chunk}.h5" if occupancy_body() else None
+
+
 def implicit_gpus(wildcards):
     """GPUs requested by an occupancy job: one for the implicit network (used when present)."""
     return 1 if implicit_input(wildcards) else 0
@@ -154,6 +172,13 @@ if body_fit_enabled() and config.get("segmentation", {}).get("source", "plates")
         "config.yaml: body_fit.enabled is true but segmentation.source is 'plates': the SMPL stage regresses the body "
         "from the learned segmenter's 12-part maps and 2D joints. Set segmentation.source to 'both' (plates for the "
         "silhouettes, the network for parts and joints) or 'network', or set body_fit.enabled: false."
+    )
+
+
+if occupancy_body() and not body_fit_enabled():
+    raise ValueError(
+        "config.yaml: occupancy.body is true (the implicit network conditioned on the fitted body) but "
+        "body_fit.enabled is false: enable the SMPL stage or set occupancy.body: false."
     )
 
 

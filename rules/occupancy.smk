@@ -8,6 +8,7 @@ rule occupancy:
         calibration="results/{session}/calibration.h5",
         session=occupancy_session_input,
         model=implicit_input,
+        body=occupancy_body_input,
     output:
         "results/{session}/occupancy/{chunk}.h5",
     params:
@@ -17,6 +18,8 @@ rule occupancy:
         margin=config.get("occupancy", {}).get("margin", 0.05),
         session=lambda w: session_path(w.session),
         model=config.get("occupancy", {}).get("model"),
+        smpl=occupancy_smpl_param,
+        body_model=config["body_model"]["path"],
         config=stage_config("occupancy"),
     log:
         "logs/occupancy/{session}/{chunk}.log",

@@ -58,11 +58,12 @@ rule train_implicit:
     input:
         train=lambda w: f"data/training/{config['training']['implicit']['train']}",
         test=lambda w: f"data/training/{config['training']['implicit']['test']}",
+        body_model=body_model_input(),  # poses the samples' SMPL bodies (net.body_features)
     output:
         weights="models/implicit/trained/implicit.pt",
         card="models/implicit/trained/implicit.pt.json",
     params:
-        settings=config.get("training", {}).get("implicit", {}),
+        settings={"body_model": config["body_model"]["path"], **config.get("training", {}).get("implicit", {})},
         workdir="work/implicit",
     log:
         "logs/train_implicit.log",

@@ -1,5 +1,6 @@
 """Multi-view implicit reconstruction (humanrecon.implicit): projection, toy-rig learning, view counts,
-points no camera sees, inference inside the hull, bad input."""
+points no camera sees, inference inside the hull, bad input; body conditioning (humanrecon.implicit.body):
+features of known bodies, a conditioned network learns what the views cannot show, mismatches refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 
+from humanrecon.bodymodel import skeleton
+from humanrecon.bodymodel.model import load_body_model
 from humanrecon.calibration.camera import Camera
+from humanrecon.implicit.body import (
+    BODY_CLAMP_M,
+    BODY_FEATURES,
+    BODY_PARAMS,
+    BODY_SCALE_M,
+    BodyConditioningError,
+    BodyNoise,
+    BodyPoser,
+    BodySurface,
+)
 from humanrecon.implicit.data import make_sample, sample_views
 from humanrecon.implicit.infer import ImplicitWeightsError, implicit_occupancy, load_implicit
 from humanrecon.implicit.network import ImplicitNet, NetConfig
@@ -205,3 +219,115 @@ def test_shipped_weights_reproduce_their_model_card(body_model_dir, tmp_path):
     assert got["point_iou"] == pytest.approx(want["point_iou"], abs=0.003)
     # and the card's held-out figures are better than chance on inside points
     assert card["held_out_point_metrics"]["8_views"]["point_iou"] > 0.5
+
+
+# ----------------------------------------------------------------------------------------------------
+# Body conditioning
+# ----------------------------------------------------------------------------------------------------
+
+BODY_R = 0.2
+
+
+def ball(center, radius=BODY_R) -> BodySurface:
+    """An icosphere 'body': upper half part 1 (head), lower half part 2 (torso)."""
+    m = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    v = np.asarray(m.vertices) + np.asarray(center)
+    parts = np.where(m.vertices[:, 1] > 0, 1, 2)
+    return BodySurface.from_mesh(v, m.faces, parts)
+
+
+def test_features_of_a_ball_have_known_values():
+    body = ball([0.1, 0.0, 0.0])
+    d = np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+    pts = np.concatenate([[0.1, 0, 0] + d * BODY_R * 1.1, [0.1, 0, 0] + d * BODY_R * 0.9, [[0.1, 0.0, 0.0], [2.0, 0, 0]]])
+    f = body.features(pts)
+    assert f.shape == (8, BODY_FEATURES) and f.dtype == np.float32
+    # plane distance: +-2 cm outside/inside (the icosphere's vertices lie on the sphere: within 1 mm)
+    np.testing.assert_allclose(f[:3, 0], 0.1 * BODY_R / BODY_SCALE_M, atol=0.03)
+    np.testing.assert_allclose(f[3:6, 0], -0.1 * BODY_R / BODY_SCALE_M, atol=0.03)
+    # far points are clipped: the centre is 20 cm inside (clip 15 cm), (2, 0, 0) far outside
+    assert f[6, 0] == pytest.approx(-BODY_CLAMP_M / BODY_SCALE_M) and f[7, 0] == pytest.approx(BODY_CLAMP_M / BODY_SCALE_M)
+    assert f[7, 1] == pytest.approx(BODY_CLAMP_M / BODY_SCALE_M)
+    # one-hot parts of the nearest vertex: up -> 1, down -> 2
+    assert f[0, 2] == 1 and f[1, 3] == 1 and f[3, 2] == 1 and f[4, 3] == 1
+    np.testing.assert_array_equal(f[:, 2:].sum(axis=1), 1)
+
+
+def test_the_posed_body_model_gives_inside_outside_and_parts(body_model_dir):
+    bm = load_body_model(body_model_dir)
+    poser = BodyPoser(bm)
+    params = {k: np.zeros(n) for k, n in zip(BODY_PARAMS, (10, 69, 3, 3), strict=True)}
+    params["transl"] = np.array([0.5, 0.0, -0.2])
+    surf = poser.surface(params)
+    joints = bm.forward_numpy(**{k: v[None] for k, v in params.items()})["joints"][0]
+    f = surf.features(np.stack([joints[0], joints[0] + [0, 0, 1.0], joints[15]]))
+    assert f[0, 0] < -0.03 / BODY_SCALE_M  # the pelvis joint is inside the body, centimetres from the skin
+    assert f[1, 0] == pytest.approx(BODY_CLAMP_M / BODY_SCALE_M)  # a metre in front: outside
+    assert f[2, 1 + skeleton.PART_NAMES.index("head") + 1] == 1  # the head joint's nearest skin is the head
+
+
+class BallPoser:
+    """A toy poser: a ball 'body' centred at the parameters' ``transl``."""
+
+    def surface(self, params):
+        return ball(params["transl"])
+
+
+def _hidden_ball_samples(n: int, seed: int, cams, imgs, masks):
+    """Samples whose images all show the same big sphere but whose GT is a small ball at a random place
+    inside it: only the body can tell where."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        c = rng.uniform(-0.08, 0.08, 3)
+        pts = c + rng.normal(size=(3000, 3)) * 0.12
+        inside = (np.linalg.norm(pts - c, axis=1) < BODY_R).astype(np.uint8)
+        body = {"betas": np.zeros(10), "body_pose": np.zeros(69), "global_orient": np.zeros(3), "transl": c}
+        out.append(make_sample(imgs, masks, cams, pts, inside, TINY.crop_size, body))
+    return out
+
+
+def test_a_body_conditioned_network_learns_what_the_views_cannot_show(tmp_path):
+    cams = ring(4)
+    imgs, masks = render_sphere(cams)
+    train_set = _hidden_ball_samples(6, 0, cams, imgs, masks)
+    held_out = _hidden_ball_samples(3, 1, cams, imgs, masks)
+    noise = BodyNoise(transl_m=0.005, global_orient_rad=0, body_pose_rad=0, betas=0)
+    results = {}
+    for body in (False, True):
+        torch.manual_seed(0)
+        net = TINY if not body else type(TINY)(**{**TINY.__dict__, "body_features": True})
+        cfg = TrainConfig(steps=120, batch_size=2, points_per_sample=512, min_views=4, max_views=4, lr=3e-3,
+                          checkpoint_every=120, threads=2, jitter=0.0, net=net, body_noise=noise)  # fmt: skip
+        ckpt = train(None, tmp_path / f"work{body}", cfg, progress=False, samples=train_set, poser=BallPoser())
+        model = ImplicitNet(net)
+        model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+        poser = BallPoser() if body else None
+        results[body] = evaluate(model, held_out, points=3000, poser=poser, noise=noise if body else None)
+    assert results[True]["point_accuracy"] >= 0.9, results
+    assert results[True]["point_accuracy"] > results[False]["point_accuracy"] + 0.08, results
+
+
+def test_mismatched_weights_and_bodies_are_refused():
+    cams = ring(4)
+    imgs, masks = render_sphere(cams)
+    views = stack([prepare_views(imgs, masks, cams, TINY.crop_size, center=np.zeros(3))])
+    pts = torch.zeros(1, 5, 3, dtype=torch.float64)
+    plain = ImplicitNet(TINY).eval()
+    conditioned = ImplicitNet(type(TINY)(**{**TINY.__dict__, "body_features": True})).eval()
+    with torch.inference_mode():
+        logits, _ = conditioned(views, pts, torch.zeros(1, 5, BODY_FEATURES))
+        assert logits.shape == (1, 5)
+        with pytest.raises(BodyConditioningError, match="conditioned on the fitted body"):
+            conditioned(views, pts)
+        with pytest.raises(BodyConditioningError, match="trained without the body"):
+            plain(views, pts, torch.zeros(1, 5, BODY_FEATURES))
+        with pytest.raises(BodyConditioningError, match=r"\(B, N, 14\)"):
+            conditioned(views, pts, torch.zeros(1, 4, BODY_FEATURES))
+    bbox = bounding_box(masks, cams)
+    with pytest.raises(BodyConditioningError, match="conditioned on the fitted body"):
+        implicit_occupancy(imgs, masks, cams, conditioned, bbox, 32, coarse_resolution=8)
+    grid = implicit_occupancy(imgs, masks, cams, conditioned, bbox, 32, coarse_resolution=8, body=ball([0, 0, 0]))
+    assert grid.values.shape == (32, 32, 32) and np.isfinite(grid.values).all()
+    with pytest.raises(BodyConditioningError, match="NaN"):
+        ball([np.nan, 0, 0])

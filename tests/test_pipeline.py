@@ -243,10 +243,10 @@ def test_learned_segmenter_bad_weights_are_named(session, stages, tmp_path):
 SHIPPED_IMPLICIT = ROOT / "models" / "implicit" / "implicit.pt"
 
 
-def _implicit_weights(tmp_path: Path) -> Path:
-    """The shipped implicit weights, or (before any are shipped) an untrained network's: the stage's
-    wiring does not depend on the weights' quality."""
-    if SHIPPED_IMPLICIT.exists():
+def _implicit_weights(tmp_path: Path, body_features: bool = False, shipped: bool = True) -> Path:
+    """The shipped implicit weights, or (before any are shipped, or asked for a body-conditioned one) an
+    untrained network's: the stage's wiring does not depend on the weights' quality."""
+    if SHIPPED_IMPLICIT.exists() and shipped and not body_features:
         return SHIPPED_IMPLICIT
     import io
     from dataclasses import asdict
@@ -256,9 +256,10 @@ def _implicit_weights(tmp_path: Path) -> Path:
     from humanrecon.implicit.network import ImplicitNet, NetConfig
 
     torch.manual_seed(0)
-    cfg = NetConfig(widths=(8, 16, 16, 24), view_hidden=32, view_dim=16, hidden=32, crop_size=64)
+    cfg = NetConfig(widths=(8, 16, 16, 24), view_hidden=32, view_dim=16, hidden=32, crop_size=64, body_features=body_features)
     buf = io.BytesIO()
     torch.save({"model": ImplicitNet(cfg).state_dict(), "net": asdict(cfg)}, buf)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "implicit.pt"
     path.write_bytes(buf.getvalue())
     return path
@@ -392,6 +393,18 @@ def test_smpl_stage_from_gt_segmentation_recovers_the_body(session, stages, tmp_
     for r in metrics:
         assert r["mpjpe_mm"] < 15.0 and r["pa_mpjpe_mm"] < 15.0 and r["pve_mm"] < 40.0  # refined: measured ~3 / 3 / 15 mm
         assert r["fused_mpjpe_mm"] > r["mpjpe_mm"] and np.isfinite(r["view_mpjpe_mm"])
+    # the fitted bodies condition an implicit network (occupancy.body): wiring, recorded input, mismatches
+    cond = _implicit_weights(tmp_path / "body", body_features=True)
+    occ = tmp_path / "occ_body.h5"
+    occupancy_chunk(seg, stages / "calibration.h5", occ, method="implicit", resolution=32, coarse_resolution=8,
+                    session=session, model=cond, device="cpu", smpl=out, body_model=body_model_dir)  # fmt: skip
+    assert read_h5(occ, OCCUPANCY)[1]["smpl"] == str(out)
+    with pytest.raises(ValueError, match="conditioned on the fitted body, but occupancy.body is false"):
+        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "x.h5", method="implicit", session=session, model=cond)
+    with pytest.raises(ValueError, match="not conditioned on the fitted body, but occupancy.body is true"):
+        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "x.h5", method="implicit", session=session,
+                        model=_implicit_weights(tmp_path, shipped=False), smpl=out, body_model=body_model_dir)  # fmt: skip
+    assert not (tmp_path / "x.h5").exists()
 
 
 @pytest.mark.skipif(not SHIPPED_REGRESSOR.exists(), reason="no shipped regressor weights")

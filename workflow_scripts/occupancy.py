@@ -19,4 +19,6 @@ occupancy_chunk(
     session=snakemake.params.session,  # noqa: F821
     model=snakemake.params.model,  # noqa: F821
     config=snakemake.params.config,  # noqa: F821
+    smpl=snakemake.params.smpl,  # noqa: F821
+    body_model=snakemake.params.body_model,  # noqa: F821
 )

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from humanrecon.calibration.camera import Camera
+from humanrecon.implicit.body import BODY_PARAMS
 from humanrecon.implicit.views import Views, prepare_views
 from humanrecon.io.hdf5 import IMPLICIT_SHARD, read_h5
 
@@ -33,6 +34,8 @@ class Sample:
     cams: dict[str, np.ndarray]  # K, dist, R, t, size, r2max, z_ref (V, ...)
     points: np.ndarray  # (N, 3) float32
     inside: np.ndarray  # (N,) uint8
+    #: GT SMPL parameters (betas, body_pose, global_orient, transl) for body conditioning, if known
+    body: dict[str, np.ndarray] | None = None
 
 
 def shard_files(folder: str | os.PathLike) -> list[Path]:
@@ -53,20 +56,22 @@ def load_samples(paths: list[Path], crop_size: int, samples: int | None = None) 
                            width=rgb.shape[2], height=rgb.shape[1])
                     for c in range(rgb.shape[0])
                 ]  # fmt: skip
-                out.append(make_sample(rgb, mask, cams, f["points"][b], f["inside"][b], crop_size))
+                body = {k: f[k][b] for k in BODY_PARAMS} if all(k in f for k in BODY_PARAMS) else None
+                out.append(make_sample(rgb, mask, cams, f["points"][b], f["inside"][b], crop_size, body))
     return out
 
 
 def make_sample(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], points: np.ndarray, inside: np.ndarray,
-                crop_size: int) -> Sample:
-    """A :class:`Sample` from V views ((V, H, W, 3) uint8, (V, H, W) {0,1}, cameras) and labelled points
-    ((N, 3) metres world, (N,) {0,1})."""
+                crop_size: int, body: dict[str, np.ndarray] | None = None) -> Sample:
+    """A :class:`Sample` from V views ((V, H, W, 3) uint8, (V, H, W) {0,1}, cameras), labelled points
+    ((N, 3) metres world, (N,) {0,1}) and optionally the GT SMPL parameters (:data:`BODY_PARAMS`)."""
     v = prepare_views(images, masks, cameras, crop_size)
     return Sample(
         image=np.round(v.image.numpy() * 255).astype(np.uint8), crop=v.crop.numpy(), rgb=np.asarray(images, np.uint8),
         mask=(np.asarray(masks) > 0).astype(np.uint8), sdf=v.sdf.numpy()[:, 0].astype(np.float16),
         cams={k: getattr(v, k).numpy() for k in ("K", "dist", "R", "t", "size", "r2max", "z_ref")},
         points=np.asarray(points, np.float32), inside=np.asarray(inside, np.uint8),
+        body=None if body is None else {k: np.asarray(body[k], np.float64) for k in BODY_PARAMS},
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from humanrecon.calibration.camera import Camera
+from humanrecon.implicit.body import BODY_FEATURES, BodySurface
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import ImplicitInputError, prepare_views
 from humanrecon.occupancy import OccupancyGrid, hull_function, octree_grid
@@ -68,6 +69,7 @@ def implicit_occupancy(
     coarse_resolution: int = 32,
     batch_points: int = DEFAULT_BATCH_POINTS,
     device: str | torch.device = "cpu",
+    body: BodySurface | None = None,
 ) -> OccupancyGrid:
     """Occupancy grid of one frame from V calibrated views.
 
@@ -76,6 +78,8 @@ def implicit_occupancy(
     images : (V, H, W, 3) uint8 RGB; masks : (V, H, W) uint8 {0, 1}; cameras : V :class:`Camera`
     bbox : (lo (3,), hi (3,)) metres, e.g. :func:`humanrecon.occupancy.bounding_box` of the masks.
     resolution, coarse_resolution : grid samples per axis, first octree level.
+    body : the fitted body's :class:`humanrecon.implicit.body.BodySurface`, for a body-conditioned ``model``
+        (required by one, refused by others).
 
     Returns
     -------
@@ -84,6 +88,8 @@ def implicit_occupancy(
     """
     if len(cameras) < 1:
         raise ImplicitInputError("the implicit reconstruction needs at least one camera, got none")
+    if model.config.body_features != (body is not None):
+        model._check_body(torch.zeros(1, 1, 3), None if body is None else torch.zeros(1, 1, BODY_FEATURES))
     views = prepare_views(images, masks, cameras, model.config.crop_size).to(device)
     carve = hull_function(masks, cameras)
     with torch.inference_mode():
@@ -96,7 +102,8 @@ def implicit_occupancy(
             for s in range(0, todo.size, batch_points):
                 idx = todo[s:s + batch_points]
                 p = torch.from_numpy(pts[idx]).to(device=device, dtype=torch.float64)[None]
-                logits, _ = model.query(enc, p)
+                feats = None if body is None else torch.from_numpy(body.features(pts[idx])).to(device)[None]
+                logits, _ = model.query(enc, p, feats)
                 out[idx] = np.minimum(hull[idx], torch.sigmoid(logits[0]).float().cpu().numpy())
             return out
 

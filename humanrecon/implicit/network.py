@@ -8,7 +8,9 @@ network samples every map bilinearly, the full-resolution silhouette and its sig
 the point's depth relative to the person's centre in that camera. A per-view MLP embeds these; the
 embeddings of the views that see the point are fused by mean and standard deviation
 (permutation-invariant, any number of cameras); a second MLP maps the fused vector and the point's
-visual-hull value (the minimum of the silhouette samples) to an occupancy logit.
+visual-hull value (the minimum of the silhouette samples) to an occupancy logit. A body-conditioned
+network (``NetConfig.body_features``) also appends the point's features of the fitted body
+(:mod:`humanrecon.implicit.body`) to the head's input.
 
 Views that do not see a point (behind the camera, outside the distortion model's valid radius or the
 image) are left out of the fusion and carve it in the hull value, as in the visual hull's ``carve``
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from humanrecon.implicit.body import BODY_FEATURES, BodyConditioningError
 from humanrecon.implicit.views import ImplicitInputError, Views, project
 
 #: Per-view point features appended to the sampled feature maps and the view's global vector: the
@@ -45,6 +48,8 @@ class NetConfig:
     view_dim: int = 64
     hidden: int = 128
     crop_size: int = 256
+    #: condition on the fitted body (:mod:`humanrecon.implicit.body` features enter the head)
+    body_features: bool = False
 
 
 class Encoder(nn.Module):
@@ -91,7 +96,7 @@ class ImplicitNet(nn.Module):
             nn.Linear(config.view_hidden, config.view_dim), nn.ReLU(inplace=True),
         )  # fmt: skip
         self.head = nn.Sequential(
-            nn.Linear(2 * config.view_dim + 1, config.hidden), nn.ReLU(inplace=True),
+            nn.Linear(2 * config.view_dim + 1 + (BODY_FEATURES if config.body_features else 0), config.hidden), nn.ReLU(inplace=True),
             nn.Linear(config.hidden, config.hidden // 2), nn.ReLU(inplace=True),
             nn.Linear(config.hidden // 2, 1),
         )  # fmt: skip
@@ -109,9 +114,12 @@ class ImplicitNet(nn.Module):
         maps, glob = self.encoder(views.image.reshape(B * V, C, S, S))
         return Encoded(maps, glob.reshape(B, V, -1), views)
 
-    def query(self, enc: Encoded, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Occupancy logits (B, N) and visual-hull values (B, N) of world points (B, N, 3) metres."""
+    def query(self, enc: Encoded, points: torch.Tensor, body: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Occupancy logits (B, N) and visual-hull values (B, N) of world points (B, N, 3) metres;
+        ``body`` (B, N, BODY_FEATURES): the points' body features, required by (and only accepted by) a
+        body-conditioned network."""
         v = enc.views
+        self._check_body(points, body)
         B, V = v.image.shape[:2]
         N = points.shape[1]
         u, vv, z, valid = project(points.to(v.K.dtype), v.K, v.dist, v.R, v.t, v.r2max)  # (B, V, N)
@@ -140,11 +148,23 @@ class ImplicitNet(nn.Module):
         mean = (h * w).sum(dim=1) / cnt
         std = torch.sqrt(((h - mean[:, None]) ** 2 * w).sum(dim=1) / cnt + 1e-6)
         hull = msk.reshape(B, V, N).amin(dim=1)
-        logits = self.head(torch.cat([mean, std, hull[..., None]], dim=-1))[..., 0]
+        head_in = [mean, std, hull[..., None]] + ([body.to(mean.dtype)] if body is not None else [])
+        logits = self.head(torch.cat(head_in, dim=-1))[..., 0]
         return logits, hull
 
-    def forward(self, views: Views, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.query(self.encode(views), points)
+    def forward(self, views: Views, points: torch.Tensor, body: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.query(self.encode(views), points, body)
+
+    def _check_body(self, points: torch.Tensor, body: torch.Tensor | None) -> None:
+        if self.config.body_features and body is None:
+            raise BodyConditioningError(
+                "this implicit network is conditioned on the fitted body: give it the body features "
+                "(occupancy.body: true, which needs body_fit.enabled)"
+            )
+        if not self.config.body_features and body is not None:
+            raise BodyConditioningError("this implicit network was trained without the body: do not pass body features (occupancy.body: false)")
+        if body is not None and tuple(body.shape) != (*points.shape[:2], BODY_FEATURES):
+            raise BodyConditioningError(f"body features must be (B, N, {BODY_FEATURES}) for points {tuple(points.shape)}, got {tuple(body.shape)}")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -8,6 +8,10 @@ logits and the GT labels (the seed's loss) over the points inside the visual hul
 Colour jitter per view (gain, per-channel gain) keeps the image features from keying on the renderer's
 exact lighting.
 
+A body-conditioned network (``net.body_features``) also gets, per point, the features of the sample's GT
+SMPL body posed with parameter noise (``body_noise``, :class:`humanrecon.implicit.body.BodyNoise`: the
+errors of a fitted body), drawn afresh every step.
+
 Checkpoints (model, optimiser, step, RNG state) are written atomically every ``checkpoint_every`` steps;
 a restarted run continues from the last one.
 """
@@ -25,6 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from humanrecon.implicit.body import BodyNoise, BodyPoser
 from humanrecon.implicit.data import Sample, load_samples, sample_views, shard_files
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import Views, stack
@@ -49,6 +54,9 @@ class TrainConfig:
     threads: int = 2
     jitter: float = 0.08
     net: NetConfig = field(default_factory=NetConfig)
+    #: body-conditioned networks: the body model posing the samples' SMPL parameters, and their noise
+    body_model: str = "resources/body_models"
+    body_noise: BodyNoise = field(default_factory=BodyNoise)
 
     @staticmethod
     def from_dict(d: dict) -> TrainConfig:
@@ -57,17 +65,28 @@ class TrainConfig:
         net = d.pop("net", {}) or {}
         if "widths" in net:
             net = {**net, "widths": tuple(net["widths"])}
-        return TrainConfig(**d, net=NetConfig(**net))
+        noise = BodyNoise(**(d.pop("body_noise", {}) or {}))
+        return TrainConfig(**d, net=NetConfig(**net), body_noise=noise)
 
 
 #: ``--quick``: a few small steps, for tests and smoke runs.
 QUICK = TrainConfig(steps=20, batch_size=1, points_per_sample=1024, checkpoint_every=10, net=NetConfig(crop_size=128))
 
 
+def body_features(poser: BodyPoser, s: Sample, points: np.ndarray, noise: BodyNoise | None, rng: np.random.Generator) -> torch.Tensor:
+    """Body features (N, BODY_FEATURES) of ``points`` for sample ``s``'s GT body, perturbed by ``noise``."""
+    if s.body is None:
+        raise ValueError("a body-conditioned network needs samples with SMPL parameters (implicit shards store them)")
+    params = s.body if noise is None else noise.perturb(s.body, rng)
+    return torch.from_numpy(poser.surface(params).features(points))
+
+
 def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points: int, gen: torch.Generator,
-               jitter: float = 0.0) -> tuple[Views, torch.Tensor, torch.Tensor]:
-    """Batched views (B, num_views, ...), points (B, points, 3) and labels (B, points) float."""
-    views, pts, labs = [], [], []
+               jitter: float = 0.0, poser: BodyPoser | None = None, noise: BodyNoise | None = None
+               ) -> tuple[Views, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Batched views (B, num_views, ...), points (B, points, 3), labels (B, points) float and, with a
+    ``poser``, body features (B, points, BODY_FEATURES) (else None)."""
+    views, pts, labs, bodies = [], [], [], []
     for i in index:
         s = samples[int(i)]
         V = s.image.shape[0]
@@ -83,13 +102,26 @@ def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points:
         views.append(v)
         pts.append(torch.from_numpy(s.points[pi]).double())
         labs.append(torch.from_numpy(s.inside[pi]).float())
-    return stack(views), torch.stack(pts), torch.stack(labs)
+        if poser is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+            bodies.append(body_features(poser, s, s.points[pi], noise, rng))
+    return stack(views), torch.stack(pts), torch.stack(labs), (torch.stack(bodies) if poser is not None else None)
+
+
+def make_poser(cfg_net: NetConfig, body_model: str | Path) -> BodyPoser | None:
+    """The body poser of a body-conditioned network (None for an unconditioned one)."""
+    if not cfg_net.body_features:
+        return None
+    from humanrecon.bodymodel.model import load_body_model
+
+    return BodyPoser(load_body_model(body_model))
 
 
 def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = TrainConfig(), progress: bool = True,
-          samples: list[Sample] | None = None) -> Path:
+          samples: list[Sample] | None = None, poser: BodyPoser | None = None) -> Path:
     """Train (or resume) in ``workdir`` (checkpoint.pt, train_log.jsonl) on the shards in ``shard_dir`` (or
-    on in-memory ``samples``); returns the checkpoint path."""
+    on in-memory ``samples``); returns the checkpoint path. A body-conditioned network poses the samples'
+    bodies with ``poser`` (default: a :class:`BodyPoser` of ``cfg.body_model``)."""
     torch.set_num_threads(cfg.threads)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +131,10 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = resume_checkpoint(ckpt, logf, model, opt, gen)
+    if not cfg.net.body_features:
+        poser = None
+    elif poser is None:
+        poser = make_poser(cfg.net, cfg.body_model)
     if samples is None:
         files = shard_files(shard_dir)
         if not files:
@@ -113,8 +149,8 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
             gp["lr"] = lr
         nv = int(torch.randint(cfg.min_views, cfg.max_views + 1, (1,), generator=gen))
         idx = torch.randint(0, len(samples), (cfg.batch_size,), generator=gen).numpy()
-        views, pts, lab = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter)
-        logits, hull = model(views, pts)
+        views, pts, lab, body = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter, poser, cfg.body_noise)
+        logits, hull = model(views, pts, body)
         # the hull bounds the reconstruction (occupancy = min(hull, p)): learn where it is positive
         w = (hull > 0).float()
         loss = (F.binary_cross_entropy_with_logits(logits, lab, reduction="none") * w).sum() / w.sum().clamp(min=1.0)
@@ -145,17 +181,27 @@ def spread_views(total: int, n: int | None) -> np.ndarray:
     return np.unique(np.floor(np.arange(n) * total / n).astype(int))
 
 
-def evaluate(model: ImplicitNet, samples: list[Sample], num_views: int | None = None, points: int = 8192) -> dict:
+def evaluate(model: ImplicitNet, samples: list[Sample], num_views: int | None = None, points: int = 8192,
+             poser: BodyPoser | None = None, noise: BodyNoise | None = None, seed: int = 0) -> dict:
     """Point classification on held-out samples (all or the first ``num_views`` views): accuracy overall
-    and among points inside the visual hull (where the network decides), and the IoU of the inside points."""
+    and among points inside the visual hull (where the network decides), and the IoU of the inside points.
+
+    A body-conditioned ``model`` needs a ``poser``; sample ``i``'s body is its GT body perturbed by
+    ``noise`` drawn from ``(seed, i)`` (None: the GT body), so an evaluation is reproducible."""
+    if model.config.body_features and poser is None:
+        raise ValueError("evaluating a body-conditioned network needs the body model (poser)")
     model.eval()
     tp = fp = fn = correct = total = correct_h = total_h = 0
     with torch.inference_mode():
-        for s in samples:
+        for i, s in enumerate(samples):
             v = stack([sample_views(s, spread_views(s.image.shape[0], num_views))])
             pts = torch.from_numpy(s.points[:points]).double()[None]
             lab = torch.from_numpy(s.inside[:points]).bool()[None]
-            logits, hull = model(v, pts)
+            body = None
+            if model.config.body_features:
+                rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
+                body = body_features(poser, s, s.points[:points], noise, rng)[None]
+            logits, hull = model(v, pts, body)
             pred = (logits > 0) & (hull >= 0.5)
             tp += int((pred & lab).sum())
             fp += int((pred & ~lab).sum())
@@ -190,7 +236,10 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
     if not test_files:
         raise FileNotFoundError(f"{test_shards}: no shard_*.h5 held-out shards")
     samples = load_samples(test_files, model.config.crop_size)
-    metrics = {f"{v}_views": evaluate(model, samples, v) for v in (8, 4)}
+    cfg = state["config"]
+    poser = make_poser(model.config, cfg.get("body_model", "resources/body_models"))
+    noise = BodyNoise(**cfg["body_noise"]) if model.config.body_features else None
+    metrics = {f"{v}_views": evaluate(model, samples, v, poser=poser, noise=noise) for v in (8, 4)}
     # the model card's reproducibility check: the first sample of held-out shard 0, which a one-sample
     # shard of the same seed re-renders identically (samples and their points are drawn in order)
     import h5py
@@ -199,10 +248,15 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
         seed, (cams, size, n_points) = int(f.attrs["seed"]), (f["mask"].shape[1], f["mask"].shape[-1], f["points"].shape[1])
     check = {
         "set_config": {"seed": seed, "shards": 1, "samples": CHECK_SAMPLES, "cameras": int(cams), "size": int(size), "points": int(n_points)},
-        "metrics": evaluate(model, load_samples(test_files[:1], model.config.crop_size, samples=CHECK_SAMPLES)),
+        "metrics": evaluate(model, load_samples(test_files[:1], model.config.crop_size, samples=CHECK_SAMPLES), poser=poser, noise=noise),
     }
+    if model.config.body_features:
+        # the body features of held-out samples are their GT bodies with the training noise (seeded): the
+        # errors of a fitted body; the exact GT body bounds what a perfect fit would give
+        extra = {**(extra or {}), "body_conditioning": {"noise": asdict(noise), "gt_body_8_views": evaluate(model, samples, 8, poser=poser)}}
     card = {
-        "model": "humanrecon implicit occupancy (multi-scale pixel-aligned features, mean/std view fusion, plain torch)",
+        "model": "humanrecon implicit occupancy (multi-scale pixel-aligned features, mean/std view fusion, plain torch)"
+                 + (", conditioned on the fitted SMPL body" if model.config.body_features else ""),
         "input": f"V calibrated views: person crop {model.config.crop_size}^2 RGB + silhouette, full-resolution silhouette",
         "data": {"train": {"folder": str(train_shards), "shards": len(shard_files(train_shards))},
                  "test": {"folder": str(test_shards), "shards": len(test_files)}},  # fmt: skip

@@ -3,7 +3,8 @@
 ``occupancy.method: visual_hull`` carves the silhouettes (:mod:`humanrecon.occupancy`): the bounding
 volume is found from silhouettes and cameras, then a coarse-to-fine (octree) evaluation refines only
 cells near the surface up to ``resolution``. ``implicit`` evaluates the learned multi-view implicit
-network (:mod:`humanrecon.implicit.infer`, weights ``occupancy.model``) inside that hull, same grid.
+network (:mod:`humanrecon.implicit.infer`, weights ``occupancy.model``) inside that hull, same grid;
+a body-conditioned network also reads the SMPL stage's fitted bodies (``occupancy.body: true``).
 Grids are stored quantised to uint8 (value x 255).
 """
 
@@ -37,6 +38,8 @@ def occupancy_chunk(
     model: str | os.PathLike | None = None,
     device: str | None = None,
     config: dict | None = None,
+    smpl: str | os.PathLike | None = None,
+    body_model: str | os.PathLike | None = None,
 ) -> None:
     """Occupancy grids of every frame of a segmentation chunk.
 
@@ -52,6 +55,9 @@ def occupancy_chunk(
         For ``implicit``: the session folder (its images) and the network weights (``occupancy.model``).
     device : str, optional
         Torch device for ``implicit`` (default: ``cuda`` when available, else ``cpu``).
+    smpl, body_model : paths
+        For a body-conditioned implicit network: the chunk's SMPL file (``smpl/<chunk>.h5``) and the body
+        model folder that posed it.
     """
     if method not in METHODS:
         raise VisualHullError(f"occupancy.method must be one of {METHODS}, got {method!r}")
@@ -72,11 +78,20 @@ def occupancy_chunk(
         net, digest = load_implicit(model, device)
         sess = load_session(session)
         attrs.update(model=str(model), model_sha256=digest)
+        if net.config.body_features != (smpl is not None):
+            raise ImplicitWeightsError(
+                f"{model}: the network is {'' if net.config.body_features else 'not '}conditioned on the fitted body, "
+                f"but occupancy.body is {'false' if smpl is None else 'true'}: set occupancy.body: "
+                f"{'true (with body_fit.enabled)' if net.config.body_features else 'false'} or use matching weights"
+            )
+        if smpl is not None:
+            attrs.update(smpl=str(smpl))
     seg, _ = read_h5(segmentation, SEGMENTATION, names=["frames", "camera_names"])
     rig = read_calibration(calibration)
     if list(seg["camera_names"]) != list(rig.names):
         raise VisualHullError(f"{segmentation}: cameras {list(seg['camera_names'])} differ from the calibration's {list(rig.names)}")
     frames = seg["frames"]
+    bodies = _fitted_bodies(smpl, body_model, frames) if smpl is not None else None
     F, R = len(frames), int(resolution)
     shapes = {"frames": (F,), "occupancy": (F, R, R, R), "origin": (F, 3), "voxel_size": (F,), "num_queries": (F,)}
     import h5py
@@ -95,7 +110,8 @@ def occupancy_chunk(
                 else:
                     images = np.stack([read_image(sess.image_path(c, int(frame)), expect_size=(cam.width, cam.height))
                                        for c, cam in zip(rig.names, rig, strict=True)])  # fmt: skip
-                    grid = implicit_occupancy(images, masks, list(rig), net, bbox, R, coarse_resolution=coarse_resolution, device=device)
+                    grid = implicit_occupancy(images, masks, list(rig), net, bbox, R, coarse_resolution=coarse_resolution,
+                                              device=device, body=None if bodies is None else bodies(i))  # fmt: skip
             except VisualHullError as exc:
                 raise VisualHullError(f"{segmentation}: frame {int(frame)}: {exc}") from exc
             f["occupancy"][i] = np.round(np.clip(grid.values, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -106,6 +122,24 @@ def occupancy_chunk(
                 "frame %d (%d/%d): %d^3 grid, %.1f %% of dense queries, %.2f s",
                 frame, i + 1, F, R, 100.0 * grid.num_queries / R**3, time.perf_counter() - t0,
             )  # fmt: skip
+
+
+def _fitted_bodies(smpl: str | os.PathLike, body_model: str | os.PathLike | None, frames: np.ndarray):
+    """``i -> BodySurface`` of the fitted body of ``frames[i]`` in an SMPL file (checked to cover them)."""
+    from humanrecon.bodymodel.model import load_body_model
+    from humanrecon.implicit.body import BODY_PARAMS, BodyPoser
+    from humanrecon.io.hdf5 import SMPL
+
+    fit, _ = read_h5(smpl, SMPL, names=["frames", *BODY_PARAMS])
+    if list(fit["frames"]) != list(frames):
+        raise VisualHullError(f"{smpl}: frames {list(fit['frames'])} differ from the segmentation's {list(frames)}")
+    for i, frame in enumerate(frames):
+        if not all(np.isfinite(fit[k][i]).all() for k in BODY_PARAMS):
+            raise VisualHullError(f"{smpl}: frame {int(frame)} has no fitted body (NaN parameters)")
+    if body_model is None:
+        raise VisualHullError(f"{smpl}: a body-conditioned reconstruction needs the body model (body_model.path)")
+    poser = BodyPoser(load_body_model(body_model))
+    return lambda i: poser.surface({k: fit[k][i] for k in BODY_PARAMS})
 
 
 def read_grid(path: str | os.PathLike, index: int):

@@ -132,7 +132,7 @@ def train(shard_dir: str | Path, workdir: str | Path, cfg: TrainConfig = TrainCo
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
-        rec = {"step": step, "lr": lr, **{k: round(float(v), 5) for k, v in ls.items()}, "s": round(time.perf_counter() - t0, 1)}
+        rec = {"step": step, "lr": lr, **{k: round(float(v.detach()), 5) for k, v in ls.items()}, "s": round(time.perf_counter() - t0, 1)}
         with open(logf, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         if progress and (step % 10 == 0 or step == cfg.steps):

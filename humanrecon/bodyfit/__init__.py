@@ -2,6 +2,7 @@
 
 from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, fit_smpl, vertex_subset
 from humanrecon.bodyfit.triangulate import (
+    LR_JOINTS,
     BodyFitError,
     CameraTensors,
     TriangulationConfig,
@@ -12,6 +13,7 @@ from humanrecon.bodyfit.triangulate import (
 )
 
 __all__ = [
+    "LR_JOINTS",
     "TERM_NAMES",
     "BodyFitError",
     "CameraTensors",

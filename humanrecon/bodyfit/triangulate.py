@@ -30,11 +30,13 @@ import torch
 from humanrecon.calibration.camera import Camera
 
 __all__ = [
+    "LR_JOINTS",
     "BodyFitError",
     "CameraTensors",
     "TriangulationConfig",
     "camera_tensors",
     "project_torch",
+    "resolve_left_right",
     "triangulate_points",
 ]
 
@@ -328,30 +330,88 @@ def triangulate_points(
 # --------------------------------------------------------------------------------------------------
 
 
-def _mirror_pairs() -> tuple[np.ndarray, np.ndarray]:
+#: Left joints of the left/right pairs that :func:`resolve_left_right` labels one by one (the right ones
+#: are their :data:`~humanrecon.bodymodel.skeleton.MIRROR`), each after the pair it hangs from
+#: (:data:`_LR_CHAIN`): hip, knee, ankle, foot; shoulder, collar, elbow, wrist, hand. A detector may
+#: label a view's legs the wrong way round and its arms the right way, or a wrist the other way from its
+#: elbow.
+LR_JOINTS: tuple[int, ...] = (1, 4, 7, 10, 16, 13, 18, 20, 22)
+#: The pair each non-root pair of :data:`LR_JOINTS` is labelled from (left joints; the roots are the hips
+#: and the shoulders, the widest pairs of the legs and the arms).
+_LR_CHAIN: dict[int, int] = {4: 1, 7: 4, 10: 7, 13: 16, 18: 16, 20: 18, 22: 20}
+
+
+def _swap_pairs(j2d: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    """``j2d`` (F, C, 24, 3) with the left and right joints of pair ``p`` exchanged where
+    ``swapped[..., p]`` ((F, C, P) bool, pairs in :data:`LR_JOINTS` order)."""
     from humanrecon.bodymodel.skeleton import MIRROR
 
-    left = np.array([j for j, m in enumerate(MIRROR) if m > j])
-    return left, np.array([MIRROR[j] for j in left])
+    out = j2d.copy()
+    for p, jl in enumerate(LR_JOINTS):
+        jr = MIRROR[jl]
+        f, c = np.nonzero(swapped[..., p])
+        out[f, c, jl], out[f, c, jr] = j2d[f, c, jr], j2d[f, c, jl]
+    return out
+
+
+def _best_pattern(cf: np.ndarray, iu: tuple[np.ndarray, np.ndarray], C: int, max_brute: int) -> np.ndarray:
+    """Swap bits (C,) (view 0 as labelled) minimising the summed pair costs ``cf`` (pairs, 2):
+    [same labelling, opposite labelling] for the view pairs ``iu``; exhaustive for ``C <= max_brute``,
+    else greedy (one bit at a time)."""
+    if C <= max_brute:
+        bits = ((np.arange(2 ** (C - 1))[:, None] >> np.arange(C - 1)) & 1).astype(bool)
+        bits = np.concatenate([np.zeros((bits.shape[0], 1), bool), bits], axis=1)
+        opp = bits[:, iu[0]] ^ bits[:, iu[1]]
+        total = np.where(opp, cf[None, :, 1], cf[None, :, 0]).sum(axis=1)
+        return bits[int(np.argmin(total))]
+    best = np.zeros(C, bool)
+    improved = True
+    while improved:
+        improved = False
+        for c in range(1, C):
+            trial = best.copy()
+            trial[c] = ~trial[c]
+            t_cost = np.where(trial[iu[0]] ^ trial[iu[1]], cf[:, 1], cf[:, 0]).sum()
+            b_cost = np.where(best[iu[0]] ^ best[iu[1]], cf[:, 1], cf[:, 0]).sum()
+            if t_cost < b_cost - 1e-12:
+                best, improved = trial, True
+    return best
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.nan_to_num(c, nan=0.0)
 
 
 def resolve_left_right(
     joints2d: np.ndarray, cameras: Sequence[Camera], min_conf: float = 0.1, cap_m: float = 0.15, max_brute: int = 12,
-    min_cos: float = 0.5,
+    min_cos: float = 0.5, chain_weight: float = 0.25,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Swap left and right joints in the views where a 2D detector got them the wrong way round.
 
-    A detector unsure whether it sees the person's front or back labels the limbs the wrong way round in
-    some views; triangulating such views together gives no consistent body. Per frame and view pair
-    ``(a, b)`` the cost of "same labelling" is the sum over the left/right joint pairs of the distances
-    (metres, capped at ``cap_m``, weighted by the smaller confidence) between the rays of joint ``j`` in
-    ``a`` and of joint ``j`` in ``b``; "opposite labelling" pairs ``j`` with its mirror joint. The swap
-    pattern (one bit per view) minimising the summed cost is found exhaustively (``C <= max_brute``
-    cameras; else greedily, a bit at a time). That pattern and its complement fit the rays equally well
-    (a mirrored body); the one whose triangulated body has its left side on its left is kept: the
-    cross product of (left - right hips and shoulders) with (pelvis -> neck) points the way the feet
-    (ankle -> toe) point, with a cosine beyond ``min_cos`` and feet of plausible length; when the
-    handedness is unclear, the pattern with fewer swapped views (the detector's majority) is kept.
+    A detector unsure whether it sees the person's front or back labels limbs the wrong way round in some
+    views, and not always a whole body alike: the legs swapped and the arms right, or a wrist the other
+    way from its elbow. Triangulating such views together gives no consistent body. Each left/right joint
+    pair of :data:`LR_JOINTS` is labelled on its own, in two steps.
+
+    1. **Across views.** Per frame and view pair ``(a, b)`` the cost of "same labelling" is the sum of the
+       distances (metres, capped at ``cap_m``, weighted by the smaller confidence) between the rays of the
+       left joint in ``a`` and in ``b`` and between those of the right joint; "opposite labelling" pairs
+       each with its mirror joint. The swap pattern (one bit per view) minimising the summed cost is found
+       exhaustively (``C <= max_brute`` cameras; else greedily, a bit at a time). ``chain_weight`` x the
+       cost of the pair it hangs from (:data:`_LR_CHAIN`) is added, so that a pair whose joints nearly
+       coincide (the collars, a few cm apart) follows its neighbour.
+    2. **Which of the pattern and its complement** (they fit the rays equally well: a mirrored pair). The
+       chain roots (hips, shoulders) put the body's left on its left: the cross product of (left - right)
+       with (pelvis -> neck) points the way the feet point (ankle -> toe of both feet, a direction that
+       needs no left/right labels), with a cosine beyond ``min_cos`` and feet of plausible length; where
+       the feet do not tell, the shoulders keep the detector's majority (the pattern with fewer swapped
+       views) and the hips the labelling whose left/right axis agrees with the shoulders' (hips and
+       shoulders face the same way), or their majority where that is unclear too. Down each limb chain
+       (:data:`_LR_CHAIN`), a pair takes the labelling that keeps its left joint nearer the left joint of
+       the pair it hangs from (summed 3D distances of the triangulated joints), or the detector's majority
+       where either pair is not triangulated.
 
     Parameters
     ----------
@@ -361,17 +421,17 @@ def resolve_left_right(
 
     Returns
     -------
-    joints2d : (F, C, 24, 3) with the swapped views' left and right joints exchanged (a copy).
-    swapped : (F, C) bool
+    joints2d : (F, C, 24, 3) with the swapped pairs' left and right joints exchanged (a copy).
+    swapped : (F, C, P) bool, per joint pair in :data:`LR_JOINTS` order.
     """
     from humanrecon.bodymodel.skeleton import MIRROR
 
     j2d = np.array(joints2d, dtype=np.float64)
     F, C = j2d.shape[:2]
-    swapped = np.zeros((F, C), dtype=bool)
+    P = len(LR_JOINTS)
+    swapped = np.zeros((F, C, P), dtype=bool)
     if C < 2:
         return j2d, swapped
-    L, R = _mirror_pairs()
     centres = np.stack([c.center for c in cameras])  # (C, 3)
     rays = np.zeros((F, C, 24, 3))
     for c, cam in enumerate(cameras):
@@ -388,8 +448,10 @@ def resolve_left_right(
         along = np.linalg.norm(np.cross(base, da), axis=-1)  # distance of b's centre from a's ray
         return np.minimum(np.where(para, along, d), cap_m)
 
-    # pair costs (F, C, C, 2): [same, opposite]
-    cost = np.zeros((F, C, C, 2))
+    # 1. per pair, the views' labelling relative to each other
+    L = np.asarray(LR_JOINTS)
+    R = np.asarray([MIRROR[j] for j in L])
+    cost = np.zeros((F, C, C, P, 2))  # [same, opposite] per view pair and joint pair
     for a in range(C):
         for b in range(a + 1, C):
             base = centres[b] - centres[a]
@@ -398,54 +460,55 @@ def resolve_left_right(
                 d2 = ray_dist(rays[:, a, ja2], rays[:, b, jb2], base)
                 w1 = np.minimum(conf[:, a, ja1], conf[:, b, jb1])
                 w2 = np.minimum(conf[:, a, ja2], conf[:, b, jb2])
-                cost[:, a, b, k] = (w1 * d1 + w2 * d2).sum(-1)
+                cost[:, a, b, :, k] = w1 * d1 + w2 * d2
+    # a pair also weighs the rays of the pair it hangs from: a pair whose joints are close together (the
+    # collars, a few cm apart) takes the labelling of its neighbour instead of a coin toss
+    chain_cost = cost.copy()
+    for p, jl in enumerate(LR_JOINTS):
+        if jl in _LR_CHAIN:
+            chain_cost[..., p, :] += chain_weight * cost[..., LR_JOINTS.index(_LR_CHAIN[jl]), :]
     iu = np.triu_indices(C, 1)
     for f in range(F):
-        cf = cost[f][iu]  # (pairs, 2)
-        if C <= max_brute:
-            bits = ((np.arange(2 ** (C - 1))[:, None] >> np.arange(C - 1)) & 1).astype(bool)
-            bits = np.concatenate([np.zeros((bits.shape[0], 1), bool), bits], axis=1)  # view 0 as labelled
-            opp = bits[:, iu[0]] ^ bits[:, iu[1]]
-            total = np.where(opp, cf[None, :, 1], cf[None, :, 0]).sum(axis=1)
-            best = bits[int(np.argmin(total))]
-        else:
-            best = np.zeros(C, bool)
-            improved = True
-            while improved:
-                improved = False
-                for c in range(1, C):
-                    trial = best.copy()
-                    trial[c] = ~trial[c]
-                    t_cost = np.where(trial[iu[0]] ^ trial[iu[1]], cf[:, 1], cf[:, 0]).sum()
-                    b_cost = np.where(best[iu[0]] ^ best[iu[1]], cf[:, 1], cf[:, 0]).sum()
-                    if t_cost < b_cost - 1e-12:
-                        best, improved = trial, True
-        swapped[f] = best
-    perm = np.asarray(MIRROR)
-    out = j2d.copy()
-    out[swapped] = j2d[swapped][:, perm]
-    # chirality: the pattern or its complement
+        for p in range(P):
+            swapped[f, :, p] = _best_pattern(chain_cost[f][iu][:, p], iu, C, max_brute)
+    # 2. the pattern or its complement, per pair: triangulate once with the patterns applied
+    out = _swap_pairs(j2d, swapped)
     conf_out = np.where(out[..., 2] > min_conf, out[..., 2], 0.0)
     X, _, _ = triangulate_points(
         out[..., :2].transpose(1, 0, 2, 3).reshape(C, F * 24, 2), conf_out.transpose(1, 0, 2).reshape(C, F * 24),
         cameras, TriangulationConfig(min_conf=min_conf),
     )
     X = X.reshape(F, 24, 3)
-    across = (X[:, 1] - X[:, 2]) + (X[:, 16] - X[:, 17])  # left - right, hips and shoulders
+    ok = np.isfinite(X).all(axis=-1)  # (F, 24)
+    X = np.nan_to_num(X, nan=0.0)
     up = X[:, 12] - X[:, 0]  # pelvis -> neck
-    toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet
-    fwd = np.cross(across, up)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = (fwd * toes).sum(-1) / (np.linalg.norm(fwd, axis=-1) * np.linalg.norm(toes, axis=-1))
-    cos = np.nan_to_num(cos, nan=0.0)
-    # a clear handedness decides (feet of plausible length, 2 x 5-22 cm, pointing clearly one way);
-    # otherwise (feet sideways, noisy joints) the pattern with fewer swapped views, the detector's majority
-    toe_len = np.nan_to_num(np.linalg.norm(toes, axis=-1), nan=0.0)
-    clear = (np.abs(cos) > min_cos) & (toe_len > 0.1) & (toe_len < 0.45)
-    fewer = swapped.sum(axis=1) * 2 > C
-    flip = np.where(clear, cos < 0, fewer)
-    swapped[flip] = ~swapped[flip]
-    out = j2d.copy()
-    out[swapped] = j2d[swapped][:, perm]
-    return out, swapped
+    toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet: no left/right labels needed
+    toe_len = np.linalg.norm(toes, axis=-1)
+    feet_ok = (toe_len > 0.1) & (toe_len < 0.45) & ok[:, [7, 8, 10, 11]].all(axis=1)  # 2 x 5-22 cm
+    flip = np.zeros((F, P), dtype=bool)  # complement pair p's pattern in frame f
+    majority = swapped.sum(axis=1) * 2 > C  # (F, P): the complement swaps fewer views
+    sho, hip = LR_JOINTS.index(16), LR_JOINTS.index(1)
+    arms_axis, legs_axis = X[:, 16] - X[:, 17], X[:, 1] - X[:, 2]  # left - right with the step-1 labels
+    cos_arms = _cosine(np.cross(arms_axis, up), toes)
+    cos_legs = _cosine(np.cross(legs_axis, up), toes)
+    flip[:, sho] = np.where(feet_ok & (np.abs(cos_arms) > min_cos), cos_arms < 0, majority[:, sho])
+    agree = _cosine(legs_axis, np.where(flip[:, sho, None], -arms_axis, arms_axis))
+    by_arms = np.where(np.abs(agree) > min_cos, agree < 0, majority[:, hip])
+    flip[:, hip] = np.where(feet_ok & (np.abs(cos_legs) > min_cos), cos_legs < 0, by_arms)
+    # 3. down each chain: keep the left joint nearer the (decided) left parent
+    Xl = {}
+    for p, jl in enumerate(LR_JOINTS):
+        jr = MIRROR[jl]
+        xl, xr = X[:, jl], X[:, jr]
+        parent = _LR_CHAIN.get(jl)
+        if parent is not None:
+            pl, pr = Xl[parent]
+            same = np.linalg.norm(xl - pl, axis=-1) + np.linalg.norm(xr - pr, axis=-1)
+            cross = np.linalg.norm(xl - pr, axis=-1) + np.linalg.norm(xr - pl, axis=-1)
+            known = ok[:, jl] & ok[:, jr] & ok[:, parent] & ok[:, MIRROR[parent]]
+            flip[:, p] = np.where(known, cross < same, majority[:, p])
+        fl = flip[:, p, None]
+        Xl[jl] = (np.where(fl, xr, xl), np.where(fl, xl, xr))
+    swapped ^= flip[:, None, :]
+    return _swap_pairs(j2d, swapped), swapped
 

@@ -137,7 +137,7 @@ def fit_chunk(
 
     j2d, lr_swapped = resolve_left_right(j2d, cams)
     if lr_swapped.any():
-        log.info("left/right swapped back in %d of %d views", int(lr_swapped.sum()), lr_swapped.size)
+        log.info("left/right swapped back in %d of %d (view, limb group) pairs", int(lr_swapped.sum()), lr_swapped.size)
     bm = load_body_model(body_model)
     net = load_regressor(model)
     # 1. per-view regression, all frames and cameras in one batched pass

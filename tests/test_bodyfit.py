@@ -286,7 +286,7 @@ def test_given_initialisation_is_used_and_inputs_are_not_modified(body_model, sc
         "init_body_pose": scene["body_pose"][sl].copy(), "init_transl": scene["transl"][sl].copy(),
     }  # fmt: skip
     before = {k: v.copy() for k, v in init.items()}
-    cfg = FitConfig(stage1_iters=0, stage2_iters=0, stage3_iters=0)
+    cfg = FitConfig(stage1_iters=0, stage2_iters=0, stage3_iters=0, ik_init=False)  # the body as given
     r = fit_smpl(body_model, scene["cameras"], scene["uv"][sl], scene["conf"][sl], config=cfg, device="cpu", **init)
     assert mpjpe_mm(r.joints, scene["joints"][sl]) <= 1e-6
     assert r.losses["sil_out"].max() == 0.0  # no silhouettes given
@@ -369,7 +369,7 @@ def test_part_maps_pull_a_wrongly_bent_arm_back(body_model, scene):
         bp[:, 3 * (j - 1) : 3 * j] = R.as_rotvec()
     init = {"init_betas": scene["betas"], "init_global_orient": scene["global_orient"][sl], "init_body_pose": bp,
             "init_transl": scene["transl"][sl]}  # fmt: skip
-    base = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4)
+    base = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4, ik_init=False)
     arm = [16, 18, 20, 22]
 
     def arm_error(r):
@@ -425,3 +425,34 @@ def test_left_right_pairs_are_resolved_one_by_one(scene):
     for p, jl in enumerate(LR_JOINTS):
         assert swapped[..., p].tolist() == [[c in swapped_views[jl] for c in range(6)]] * 4, (jl, swapped[..., p])
     assert np.abs(fixed[..., :2] - clean[..., :2]).max() < 12.0
+
+
+def test_collapsed_pairs_are_dropped_and_the_fit_follows_the_other_views(body_model, scene):
+    """Both wrists, elbows and hands detected on the right arm in half of the views (as the shipped
+    segmenter does for a raised arm): those detections are dropped, the collars (a few cm apart) are
+    kept, and the fit recovers the left arm from the other views."""
+    from humanrecon.bodyfit import COLLAPSIBLE_JOINTS, drop_collapsed_pairs
+
+    cams = scene["cameras"]
+    clean = np.concatenate([scene["uv"][..., :2], scene["conf"][..., None]], axis=-1).copy()
+    full = [f for f in range(4) if f != MISSING_FRAME]
+    clean = clean[full]
+    j2d = clean.copy()
+    views = [0, 2, 4]
+    for jl, jr in ((18, 19), (20, 21), (22, 23)):
+        j2d[:, views, jl, :2] = clean[:, views, jr, :2] + 1.0  # the left joint on the right limb
+    dropped, collapsed = drop_collapsed_pairs(j2d)
+    arm = [COLLAPSIBLE_JOINTS.index(j) for j in (18, 20, 22)]
+    assert collapsed[:, views][..., arm].all()
+    assert collapsed.sum() == len(full) * len(views) * len(arm), np.argwhere(collapsed)
+    assert (dropped[:, views][..., [18, 19, 20, 21, 22, 23], 2] == 0).all()
+    assert (dropped[..., [13, 14], 2] == clean[..., [13, 14], 2]).all()  # collars stay
+    torch.set_num_threads(1)
+    sil = scene["sil"][full]
+    r = fit_smpl(body_model, cams, dropped[..., :2], dropped[..., 2], sil, device="cpu")
+    left_arm = [18, 20, 22]
+    err = np.linalg.norm(r.joints[:, left_arm] - scene["joints"][full][:, left_arm], axis=-1).max() * 1000
+    assert err < 15.0, err
+    bad = fit_smpl(body_model, cams, j2d[..., :2], j2d[..., 2], sil, device="cpu")
+    err_bad = np.linalg.norm(bad.joints[:, left_arm] - scene["joints"][full][:, left_arm], axis=-1).max() * 1000
+    assert err_bad > 2 * err, (err, err_bad)

@@ -2,17 +2,20 @@
 
 from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, fit_smpl, vertex_subset
 from humanrecon.bodyfit.triangulate import (
+    COLLAPSIBLE_JOINTS,
     LR_JOINTS,
     BodyFitError,
     CameraTensors,
     TriangulationConfig,
     camera_tensors,
+    drop_collapsed_pairs,
     project_torch,
     resolve_left_right,
     triangulate_points,
 )
 
 __all__ = [
+    "COLLAPSIBLE_JOINTS",
     "LR_JOINTS",
     "TERM_NAMES",
     "BodyFitError",
@@ -21,6 +24,7 @@ __all__ = [
     "FitResult",
     "TriangulationConfig",
     "camera_tensors",
+    "drop_collapsed_pairs",
     "fit_smpl",
     "project_torch",
     "resolve_left_right",

@@ -102,8 +102,11 @@ class FitConfig:
     lbfgs_history : int
         L-BFGS memory.
     ik_init : bool
-        When no ``init_body_pose`` is given, swing the bones of the mean pose onto the triangulated joints
-        (analytic IK, :func:`_ik_init`) before optimising; False starts from the mean pose itself.
+        Swing the bones of the initial pose onto the triangulated joints (analytic IK, :func:`_ik_init`)
+        before optimising, the root first (Kabsch on the triangulated torso): the mean pose when no
+        ``init_body_pose`` is given; a given initial body (the fused regression) keeps its pose where
+        joints are not triangulated and its root where the torso is not. False starts from the initial
+        body as given.
     dtype : {"float64", "float32"}
         Optimisation precision.
     w_joints2d : float
@@ -652,6 +655,11 @@ def fit_smpl(
             go0, tr0 = _rigid_init(body, betas0, pose0, go_given, tr_given, tri, tri_ok, t)
     elif init_body_pose is None and cfg.ik_init:
         pose0 = _ik_init(body, betas0, go0, pose0, tri, tri_ok)
+    elif cfg.ik_init:  # a full initial body (the fused regression): its root and bones onto the triangulation
+        given = (go0, tr0)
+        go0, tr0 = _rigid_init(body, betas0, pose0, None, None, tri, tri_ok, t, fallback=given)
+        pose0 = _ik_init(body, betas0, go0, pose0, tri, tri_ok)
+        go0, tr0 = _rigid_init(body, betas0, pose0, None, None, tri, tri_ok, t, fallback=given)
 
     betas = t(betas0[None]).requires_grad_(True)
     go = t(go0).requires_grad_(True)
@@ -759,8 +767,11 @@ def _frames(a, F: int, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _rigid_init(body, betas0, pose0, go0, tr0, tri, tri_ok, t) -> tuple[np.ndarray, np.ndarray]:
-    """Global orientation (Kabsch on the torso joints) and translation (torso centroids) per frame."""
+def _rigid_init(body, betas0, pose0, go0, tr0, tri, tri_ok, t, fallback=None) -> tuple[np.ndarray, np.ndarray]:
+    """Global orientation (Kabsch on the torso joints) and translation (torso centroids) per frame.
+
+    Frames without >= 3 triangulated torso joints take ``fallback`` ``(go (F, 3), tr (F, 3))`` when
+    given, else the nearest frame that has them."""
     F = pose0.shape[0]
     with torch.no_grad():
         zeros = np.zeros((F, 3))
@@ -785,6 +796,9 @@ def _rigid_init(body, betas0, pose0, go0, tr0, tri, tri_ok, t) -> tuple[np.ndarr
         if tr0 is None:
             tr[f] = dst.mean(axis=0) - src.mean(axis=0)
         good[f] = True
+    if fallback is not None:
+        go[~good], tr[~good] = fallback[0][~good], fallback[1][~good]
+        return go, tr
     if not good.any():
         raise BodyFitError(
             "cannot initialise the fit: no frame has >= 3 non-collinear triangulated torso joints "

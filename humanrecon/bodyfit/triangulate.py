@@ -30,11 +30,13 @@ import torch
 from humanrecon.calibration.camera import Camera
 
 __all__ = [
+    "COLLAPSIBLE_JOINTS",
     "LR_JOINTS",
     "BodyFitError",
     "CameraTensors",
     "TriangulationConfig",
     "camera_tensors",
+    "drop_collapsed_pairs",
     "project_torch",
     "resolve_left_right",
     "triangulate_points",
@@ -512,3 +514,46 @@ def resolve_left_right(
     swapped ^= flip[:, None, :]
     return _swap_pairs(j2d, swapped), swapped
 
+
+
+#: Left joints of the pairs whose joints are far enough apart on the body (>= 10 cm at rest) for two
+#: coinciding detections to mean a collapsed detection (not the collars, a few cm apart).
+COLLAPSIBLE_JOINTS: tuple[int, ...] = (1, 4, 7, 10, 16, 18, 20, 22)
+
+
+def drop_collapsed_pairs(joints2d: np.ndarray, min_separation: float = 0.03, min_conf: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Zero the confidence of left/right joint pairs that a detector put on the same spot of a view.
+
+    A heatmap detector unsure which limb is which often puts both joints of a pair on one limb (both
+    wrists on a raised hand). Such a view says nothing about the other limb, and one of the two labels is
+    wrong; its rays would drag triangulation and fitting towards the wrong limb. A pair of
+    :data:`COLLAPSIBLE_JOINTS` counts as collapsed in a view when its two detections (both with confidence
+    above ``min_conf``) are closer than ``min_separation`` x the longer side of the box of that view's
+    confident joints (0.03: ~10 px for a 350 px tall person). Limbs that really overlap in one view are
+    seen apart by the others.
+
+    Parameters
+    ----------
+    joints2d : (F, C, 24, 3) u, v (pixels) and confidence.
+
+    Returns
+    -------
+    joints2d : (F, C, 24, 3) a copy, collapsed pairs with confidence 0.
+    collapsed : (F, C, P) bool, per pair of :data:`COLLAPSIBLE_JOINTS`.
+    """
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    out = np.array(joints2d, dtype=np.float64)
+    seen = out[..., 2] > min_conf  # (F, C, 24)
+    uv = out[..., :2]
+    lo = np.where(seen[..., None], uv, np.inf).min(axis=2)
+    hi = np.where(seen[..., None], uv, -np.inf).max(axis=2)
+    extent = np.nan_to_num(np.max(hi - lo, axis=-1), nan=0.0, posinf=0.0, neginf=0.0)  # (F, C) pixels
+    L = np.asarray(COLLAPSIBLE_JOINTS)
+    R = np.asarray([MIRROR[j] for j in L])
+    gap = np.linalg.norm(uv[:, :, L] - uv[:, :, R], axis=-1)  # (F, C, P)
+    collapsed = seen[:, :, L] & seen[:, :, R] & (gap < min_separation * extent[..., None])
+    f, c, p = np.nonzero(collapsed)
+    out[f, c, L[p], 2] = 0.0
+    out[f, c, R[p], 2] = 0.0
+    return out, collapsed

@@ -12,8 +12,9 @@ listed in the manifest ``smpl/<chunk>.json`` (the rule's second output):
   joint ``J_0``, so ``Th = transl + J_0 - R(Rh) J_0`` and ``poses[:3] = 0``;
 * ``smpl/frames/{frame:06d}.ply`` — the posed skin mesh (world metres).
 
-Stages (docs/regressor.md, docs/bodyfit.md): (0) :func:`humanrecon.bodyfit.resolve_left_right` undoes
-left/right swaps of the 2D joints view by view; (1) :func:`humanrecon.regressor.infer.regress_views` on the
+Stages (docs/regressor.md, docs/bodyfit.md): (0) :func:`humanrecon.bodyfit.drop_collapsed_pairs` drops
+left/right pairs detected on one spot and :func:`humanrecon.bodyfit.resolve_left_right` undoes left/right
+swaps of the 2D joints, pair by pair and view by view; (1) :func:`humanrecon.regressor.infer.regress_views` on the
 ``F x C`` views in batches; (2) :func:`humanrecon.regressor.fusion.fuse_views`; (3) with ``refine``,
 :func:`humanrecon.bodyfit.fit_smpl` from the fused body on the segmenter's 2D joints, the silhouettes and
 the part maps.
@@ -132,9 +133,13 @@ def fit_chunk(
     for i, fr in enumerate(frames):
         if empty[i].all():
             raise BodyStageError(f"{segmentation}: frame {fr}: no camera sees a person (every silhouette is empty)")
-    # a detector unsure of front and back swaps left and right in some views: undo it from the geometry
-    from humanrecon.bodyfit import resolve_left_right
+    # a detector unsure of front and back puts both joints of a pair on one limb in some views (dropped
+    # there) and swaps left and right in others (undone from the geometry)
+    from humanrecon.bodyfit import drop_collapsed_pairs, resolve_left_right
 
+    j2d, collapsed = drop_collapsed_pairs(j2d)
+    if collapsed.any():
+        log.info("collapsed left/right detections dropped in %d of %d (view, joint pair) pairs", int(collapsed.sum()), collapsed.size)
     j2d, lr_swapped = resolve_left_right(j2d, cams)
     if lr_swapped.any():
         log.info("left/right swapped back in %d of %d (view, limb group) pairs", int(lr_swapped.sum()), lr_swapped.size)

@@ -412,8 +412,10 @@ def resolve_left_right(
        views) and the hips the labelling whose left/right axis agrees with the shoulders' (hips and
        shoulders face the same way), or their majority where that is unclear too. Down each limb chain
        (:data:`_LR_CHAIN`), a pair takes the labelling that keeps its left joint nearer the left joint of
-       the pair it hangs from (summed 3D distances of the triangulated joints), or the detector's majority
-       where either pair is not triangulated.
+       the pair it hangs from (summed 3D distances of the triangulated joints); where either pair is not
+       triangulated, the labelling that puts the left joint on the body's left (the feet's, else the
+       decided shoulders' or hips' left/right axis), or the detector's majority where none of that is
+       known.
 
     Parameters
     ----------
@@ -486,18 +488,27 @@ def resolve_left_right(
     up = X[:, 12] - X[:, 0]  # pelvis -> neck
     toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet: no left/right labels needed
     toe_len = np.linalg.norm(toes, axis=-1)
-    feet_ok = (toe_len > 0.1) & (toe_len < 0.45) & ok[:, [7, 8, 10, 11]].all(axis=1)  # 2 x 5-22 cm
+    feet_ok = (toe_len > 0.1) & (toe_len < 0.45) & ok[:, [0, 12, 7, 8, 10, 11]].all(axis=1)  # 2 x 5-22 cm
+    # the body's left (+x of SMPL) is up x forward; (left - right) . lat > 0 for a correct labelling
+    lat = np.cross(up, toes)
     flip = np.zeros((F, P), dtype=bool)  # complement pair p's pattern in frame f
     majority = swapped.sum(axis=1) * 2 > C  # (F, P): the complement swaps fewer views
+    both = lambda j: ok[:, j] & ok[:, MIRROR[j]]  # noqa: E731
     sho, hip = LR_JOINTS.index(16), LR_JOINTS.index(1)
     arms_axis, legs_axis = X[:, 16] - X[:, 17], X[:, 1] - X[:, 2]  # left - right with the step-1 labels
-    cos_arms = _cosine(np.cross(arms_axis, up), toes)
-    cos_legs = _cosine(np.cross(legs_axis, up), toes)
-    flip[:, sho] = np.where(feet_ok & (np.abs(cos_arms) > min_cos), cos_arms < 0, majority[:, sho])
-    agree = _cosine(legs_axis, np.where(flip[:, sho, None], -arms_axis, arms_axis))
+    cos_arms, cos_legs = _cosine(arms_axis, lat), _cosine(legs_axis, lat)
+    flip[:, sho] = np.where(feet_ok & both(16) & (np.abs(cos_arms) > min_cos), cos_arms < 0, majority[:, sho])
+    arms_axis = np.where(flip[:, sho, None], -arms_axis, arms_axis)
+    agree = np.where(both(16) & both(1), _cosine(legs_axis, arms_axis), 0.0)
     by_arms = np.where(np.abs(agree) > min_cos, agree < 0, majority[:, hip])
-    flip[:, hip] = np.where(feet_ok & (np.abs(cos_legs) > min_cos), cos_legs < 0, by_arms)
-    # 3. down each chain: keep the left joint nearer the (decided) left parent
+    flip[:, hip] = np.where(feet_ok & both(1) & (np.abs(cos_legs) > min_cos), cos_legs < 0, by_arms)
+    legs_axis = np.where(flip[:, hip, None], -legs_axis, legs_axis)
+    # where the feet do not give the body's left, the decided shoulders (else hips) do
+    lat = np.where(feet_ok[:, None], lat, np.where(both(16)[:, None], arms_axis, legs_axis))
+    has_lat = feet_ok | both(16) | both(1)
+    mid = np.where(ok[:, [0]], X[:, 0], X[:, 12])  # a midline point
+    # 3. down each chain: keep the left joint nearer the (decided) left joint of the pair above; where
+    # either pair is not triangulated, the left joint on the body's left
     Xl = {}
     for p, jl in enumerate(LR_JOINTS):
         jr = MIRROR[jl]
@@ -507,8 +518,11 @@ def resolve_left_right(
             pl, pr = Xl[parent]
             same = np.linalg.norm(xl - pl, axis=-1) + np.linalg.norm(xr - pr, axis=-1)
             cross = np.linalg.norm(xl - pr, axis=-1) + np.linalg.norm(xr - pl, axis=-1)
-            known = ok[:, jl] & ok[:, jr] & ok[:, parent] & ok[:, MIRROR[parent]]
-            flip[:, p] = np.where(known, cross < same, majority[:, p])
+            known = both(jl) & both(parent)
+            side = np.where(both(jl), ((xl - xr) * lat).sum(-1),
+                            np.where(ok[:, jl], ((xl - mid) * lat).sum(-1), -((xr - mid) * lat).sum(-1)))  # fmt: skip
+            sided = has_lat & (ok[:, jl] | ok[:, jr]) & (ok[:, 0] | ok[:, 12])
+            flip[:, p] = np.where(known, cross < same, np.where(sided, side < 0, majority[:, p]))
         fl = flip[:, p, None]
         Xl[jl] = (np.where(fl, xr, xl), np.where(fl, xl, xr))
     swapped ^= flip[:, None, :]

@@ -529,7 +529,6 @@ def resolve_left_right(
     return _swap_pairs(j2d, swapped), swapped
 
 
-
 #: Left joints of the pairs whose joints are far enough apart on the body (>= 10 cm at rest) for two
 #: coinciding detections to mean a collapsed detection (not the collars, a few cm apart).
 COLLAPSIBLE_JOINTS: tuple[int, ...] = (1, 4, 7, 10, 16, 18, 20, 22)

@@ -427,6 +427,31 @@ def test_left_right_pairs_are_resolved_one_by_one(scene):
     assert np.abs(fixed[..., :2] - clean[..., :2]).max() < 12.0
 
 
+def test_left_right_labels_follow_the_chunk_where_a_frame_has_no_evidence_of_its_own(scene):
+    """A frame where most views are swapped and the feet (the handedness cue) are not seen would be
+    labelled by the detector's majority, the wrong way; the chunk's continuity (a joint moves millimetres
+    between frames, a pair's joints are decimetres apart) labels it like its neighbours."""
+    from humanrecon.bodyfit import LR_JOINTS, resolve_left_right
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    cams = scene["cameras"]
+    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
+                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean[..., [10, 11], 2] = 0.0  # no feet: no handedness cue
+    j2d = clean.copy()
+    for f, views in enumerate(([4], [0, 1, 2, 4], [3], [5])):
+        j2d[f, views] = clean[f, views][:, list(MIRROR)]
+    j2d[..., :2] += np.random.default_rng(3).normal(0, 2.0, j2d[..., :2].shape)
+    on_its_own = resolve_left_right(j2d, cams, temporal_weight=0.0)[1]
+    assert on_its_own[1].all(axis=1).tolist() == [c not in (0, 1, 2, 4) for c in range(6)]  # frame 1 mirrored
+    fixed, swapped = resolve_left_right(j2d, cams)
+    for f, views in enumerate(([4], [0, 1, 2, 4], [3], [5])):
+        pairs = [p for p, jl in enumerate(LR_JOINTS) if jl != 10]  # the unseen feet: nothing to decide
+        assert swapped[f][:, pairs].tolist() == [[c in views] * 8 for c in range(6)], (f, swapped[f])
+    seen = clean[..., 2] > 0
+    assert np.abs(fixed[..., :2] - clean[..., :2])[seen].max() < 12.0
+
+
 def test_collapsed_pairs_are_dropped_and_the_fit_follows_the_other_views(body_model, scene):
     """Both wrists, elbows and hands detected on the right arm in half of the views (as the shipped
     segmenter does for a raised arm): those detections are dropped, the collars (a few cm apart) are

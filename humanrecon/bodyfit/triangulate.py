@@ -386,9 +386,50 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(c, nan=0.0)
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Unit vectors along the last axis; 0 where the norm is 0."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
+
+
+def _chain_labels(evidence: np.ndarray, xl: np.ndarray, xr: np.ndarray, seen: np.ndarray, weight: float) -> np.ndarray:
+    """Which frames of a chunk take the complement of a joint pair's labelling (F,) bool.
+
+    Exact minimum (Viterbi over the two labellings) of ``sum_f u_f + weight * sum_f c_f``: the unary cost
+    ``u_f`` is ``max(0, -evidence_f)`` for keeping and ``max(0, evidence_f)`` for swapping (metres); the
+    continuity cost ``c_f`` between frames f and f + 1 (both with the pair triangulated, ``seen``) is the
+    summed 3D step of the two joints under the chosen labellings ``|l_f - l_{f+1}| + |r_f - r_{f+1}|``, less
+    its smaller alternative. A joint moves a few millimetres between frames and a pair's joints are
+    10-100 cm apart, so frames whose own evidence is weak or wrong follow their neighbours; with
+    ``weight`` 0 every frame is decided on its own evidence."""
+    F = evidence.shape[0]
+    unary = np.stack([np.maximum(0.0, -evidence), np.maximum(0.0, evidence)], axis=1)  # (F, 2): keep, swap
+    if weight <= 0 or F == 1:
+        return unary[:, 1] < unary[:, 0]
+    step_same = np.linalg.norm(xl[1:] - xl[:-1], axis=-1) + np.linalg.norm(xr[1:] - xr[:-1], axis=-1)
+    step_cross = np.linalg.norm(xl[1:] - xr[:-1], axis=-1) + np.linalg.norm(xr[1:] - xl[:-1], axis=-1)
+    linked = seen[1:] & seen[:-1]
+    base = np.minimum(step_same, step_cross)
+    pair = np.zeros((F - 1, 2, 2))  # [f, state_f, state_f+1]
+    pair[:, 0, 0] = pair[:, 1, 1] = np.where(linked, step_same - base, 0.0)
+    pair[:, 0, 1] = pair[:, 1, 0] = np.where(linked, step_cross - base, 0.0)
+    pair *= weight
+    cost = unary[0].copy()
+    back = np.zeros((F, 2), dtype=np.int64)
+    for f in range(1, F):
+        total = cost[:, None] + pair[f - 1]  # (previous state, state)
+        back[f] = np.argmin(total, axis=0)
+        cost = total[back[f], [0, 1]] + unary[f]
+    states = np.zeros(F, dtype=np.int64)
+    states[-1] = int(np.argmin(cost))
+    for f in range(F - 1, 0, -1):
+        states[f - 1] = back[f, states[f]]
+    return states.astype(bool)
+
+
 def resolve_left_right(
     joints2d: np.ndarray, cameras: Sequence[Camera], min_conf: float = 0.1, cap_m: float = 0.15, max_brute: int = 12,
-    min_cos: float = 0.5, chain_weight: float = 0.25,
+    min_cos: float = 0.5, chain_weight: float = 0.25, temporal_weight: float = 1.0, majority_m: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Swap left and right joints in the views where a 2D detector got them the wrong way round.
 
@@ -416,12 +457,23 @@ def resolve_left_right(
        triangulated, the labelling that puts the left joint on the body's left (the feet's, else the
        decided shoulders' or hips' left/right axis), or the detector's majority where none of that is
        known.
+    3. **Over the chunk.** Each of these cues is a signed margin in metres (the lateral offset of the pair
+       along the body's left, the difference of the summed distances to the pair above, ``majority_m`` x
+       the vote margin for the detector's majority); the labels of every frame of the chunk are chosen
+       together (:func:`_chain_labels`): the margins plus ``temporal_weight`` x the 3D step of the pair's
+       joints between consecutive frames. A frame whose own cues are missing or misleading (the feet
+       hidden, most views swapped) takes its neighbours' labels; 0 decides every frame on its own (for
+       chunks of unrelated frames).
 
     Parameters
     ----------
     joints2d : (F, C, 24, 3)
         u, v (distorted pixels) and confidence per frame, view and SMPL joint.
     cameras : C cameras.
+    temporal_weight : float
+        Weight of the continuity between consecutive frames (step 3); 0 for frames that are not a sequence.
+    majority_m : float
+        Margin (metres) of a unanimous detector vote, the weakest cue.
 
     Returns
     -------
@@ -490,41 +542,53 @@ def resolve_left_right(
     toe_len = np.linalg.norm(toes, axis=-1)
     feet_ok = (toe_len > 0.1) & (toe_len < 0.45) & ok[:, [0, 12, 7, 8, 10, 11]].all(axis=1)  # 2 x 5-22 cm
     # the body's left (+x of SMPL) is up x forward; (left - right) . lat > 0 for a correct labelling
-    lat = np.cross(up, toes)
+    lat = _unit(np.cross(up, toes))
     flip = np.zeros((F, P), dtype=bool)  # complement pair p's pattern in frame f
-    majority = swapped.sum(axis=1) * 2 > C  # (F, P): the complement swaps fewer views
+    # a weak vote for the detector's majority (the labelling that swaps fewer views), metres
+    majority = majority_m * (C - 2 * swapped.sum(axis=1)) / C  # (F, P), > 0 keeps the pattern
     both = lambda j: ok[:, j] & ok[:, MIRROR[j]]  # noqa: E731
+    Xl: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # decided (left, right) positions per pair
+
+    def decide(p: int, evidence: np.ndarray) -> None:
+        """Pair p's labelling per frame from the signed evidence (F,) (metres; > 0 keeps the step-1
+        pattern) and the chunk's continuity (:func:`_chain_labels`)."""
+        jl = LR_JOINTS[p]
+        xl, xr = X[:, jl], X[:, MIRROR[jl]]
+        flip[:, p] = _chain_labels(evidence, xl, xr, both(jl), temporal_weight)
+        fl = flip[:, p, None]
+        Xl[jl] = (np.where(fl, xr, xl), np.where(fl, xl, xr))
+
+    # roots: the body's left on its left
     sho, hip = LR_JOINTS.index(16), LR_JOINTS.index(1)
     arms_axis, legs_axis = X[:, 16] - X[:, 17], X[:, 1] - X[:, 2]  # left - right with the step-1 labels
-    cos_arms, cos_legs = _cosine(arms_axis, lat), _cosine(legs_axis, lat)
-    flip[:, sho] = np.where(feet_ok & both(16) & (np.abs(cos_arms) > min_cos), cos_arms < 0, majority[:, sho])
-    arms_axis = np.where(flip[:, sho, None], -arms_axis, arms_axis)
+    feet_arms = feet_ok & both(16) & (np.abs(_cosine(arms_axis, lat)) > min_cos)
+    decide(sho, np.where(feet_arms, (arms_axis * lat).sum(-1), majority[:, sho]))
+    arms_axis = Xl[16][0] - Xl[16][1]
     agree = np.where(both(16) & both(1), _cosine(legs_axis, arms_axis), 0.0)
-    by_arms = np.where(np.abs(agree) > min_cos, agree < 0, majority[:, hip])
-    flip[:, hip] = np.where(feet_ok & both(1) & (np.abs(cos_legs) > min_cos), cos_legs < 0, by_arms)
-    legs_axis = np.where(flip[:, hip, None], -legs_axis, legs_axis)
+    by_arms = np.where(np.abs(agree) > min_cos, (legs_axis * _unit(arms_axis)).sum(-1), majority[:, hip])
+    feet_legs = feet_ok & both(1) & (np.abs(_cosine(legs_axis, lat)) > min_cos)
+    decide(hip, np.where(feet_legs, (legs_axis * lat).sum(-1), by_arms))
+    legs_axis = Xl[1][0] - Xl[1][1]
     # where the feet do not give the body's left, the decided shoulders (else hips) do
-    lat = np.where(feet_ok[:, None], lat, np.where(both(16)[:, None], arms_axis, legs_axis))
+    lat = np.where(feet_ok[:, None], lat, _unit(np.where(both(16)[:, None], arms_axis, legs_axis)))
     has_lat = feet_ok | both(16) | both(1)
     mid = np.where(ok[:, [0]], X[:, 0], X[:, 12])  # a midline point
     # 3. down each chain: keep the left joint nearer the (decided) left joint of the pair above; where
     # either pair is not triangulated, the left joint on the body's left
-    Xl = {}
     for p, jl in enumerate(LR_JOINTS):
+        parent = _LR_CHAIN.get(jl)
+        if parent is None:
+            continue
         jr = MIRROR[jl]
         xl, xr = X[:, jl], X[:, jr]
-        parent = _LR_CHAIN.get(jl)
-        if parent is not None:
-            pl, pr = Xl[parent]
-            same = np.linalg.norm(xl - pl, axis=-1) + np.linalg.norm(xr - pr, axis=-1)
-            cross = np.linalg.norm(xl - pr, axis=-1) + np.linalg.norm(xr - pl, axis=-1)
-            known = both(jl) & both(parent)
-            side = np.where(both(jl), ((xl - xr) * lat).sum(-1),
-                            np.where(ok[:, jl], ((xl - mid) * lat).sum(-1), -((xr - mid) * lat).sum(-1)))  # fmt: skip
-            sided = has_lat & (ok[:, jl] | ok[:, jr]) & (ok[:, 0] | ok[:, 12])
-            flip[:, p] = np.where(known, cross < same, np.where(sided, side < 0, majority[:, p]))
-        fl = flip[:, p, None]
-        Xl[jl] = (np.where(fl, xr, xl), np.where(fl, xl, xr))
+        pl, pr = Xl[parent]
+        same = np.linalg.norm(xl - pl, axis=-1) + np.linalg.norm(xr - pr, axis=-1)
+        cross = np.linalg.norm(xl - pr, axis=-1) + np.linalg.norm(xr - pl, axis=-1)
+        known = both(jl) & both(parent)
+        side = np.where(both(jl), ((xl - xr) * lat).sum(-1),
+                        np.where(ok[:, jl], ((xl - mid) * lat).sum(-1), -((xr - mid) * lat).sum(-1)))  # fmt: skip
+        sided = has_lat & (ok[:, jl] | ok[:, jr]) & (ok[:, 0] | ok[:, 12])
+        decide(p, np.where(known, cross - same, np.where(sided, side, majority[:, p])))
     swapped ^= flip[:, None, :]
     return _swap_pairs(j2d, swapped), swapped
 

@@ -140,7 +140,9 @@ def fit_chunk(
     j2d, collapsed = drop_collapsed_pairs(j2d)
     if collapsed.any():
         log.info("collapsed left/right detections dropped in %d of %d (view, joint pair) pairs", int(collapsed.sum()), collapsed.size)
-    j2d, lr_swapped = resolve_left_right(j2d, cams)
+    cfg = FitConfig(**(fit or {}))
+    # frames of a chunk are a sequence (labels chosen together) unless the fit treats them as unrelated
+    j2d, lr_swapped = resolve_left_right(j2d, cams, temporal_weight=1.0 if cfg.w_smooth > 0 else 0.0)
     if lr_swapped.any():
         log.info("left/right swapped back in %d of %d (view, limb group) pairs", int(lr_swapped.sum()), lr_swapped.size)
     bm = load_body_model(body_model)
@@ -157,7 +159,6 @@ def fit_chunk(
     fused_out = bm.forward_numpy(np.tile(fused.betas, (F, 1)), fused.body_pose, fused.global_orient, fused.transl)
     log.info("fusion: root joint from %s", dict(zip(*np.unique(fused.pelvis_source, return_counts=True), strict=True)))
     # 3. refinement
-    cfg = FitConfig(**(fit or {}))
     if refine:
         res = fit_smpl(bm, cams, j2d[..., :2], j2d[..., 2], masks, parts, init_betas=fused.betas, init_global_orient=fused.global_orient,
                        init_body_pose=fused.body_pose, init_transl=fused.transl, config=cfg, device=None)  # fmt: skip

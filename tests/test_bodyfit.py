@@ -383,6 +383,42 @@ def test_part_maps_pull_a_wrongly_bent_arm_back(body_model, scene):
     assert arm_error(with_parts) < 0.25 * arm_error(start), (arm_error(start), arm_error(with_parts))
 
 
+def test_part_term_trusts_the_limb_but_not_its_side(body_model, scene):
+    """Part maps whose arms are labelled the wrong way round in every view (a segmenter unsure of front
+    and back): matching a limb's pixels to either limb of the pair (``parts_mirror``, the default) still
+    pulls a wrongly bent left arm back; trusting the labels' side pulls it towards the right arm."""
+    from scipy.spatial.transform import Rotation
+
+    from humanrecon.bodymodel.skeleton import PART_MIRROR
+
+    sl = slice(0, 2)
+    labels = body_model.part_labels
+    parts = np.stack([[rasterise_parts(c.scaled(0.5), scene["vertices"][f], body_model.faces, labels) for c in scene["cameras"]]
+                      for f in range(2)])  # fmt: skip
+    sil = (parts > 0).astype(np.uint8)
+    arms = np.isin(parts, [3, 4, 5, 6])
+    parts[arms] = np.asarray(PART_MIRROR, dtype=np.uint8)[parts[arms]]
+    bp = scene["body_pose"][sl].copy()
+    for j in (16, 18):
+        R = Rotation.from_rotvec(bp[:, 3 * (j - 1) : 3 * j]) * Rotation.from_euler("xyz", [0.0, 35.0, 20.0], degrees=True)
+        bp[:, 3 * (j - 1) : 3 * j] = R.as_rotvec()
+    init = {"init_betas": scene["betas"], "init_global_orient": scene["global_orient"][sl], "init_body_pose": bp,
+            "init_transl": scene["transl"][sl]}  # fmt: skip
+    base = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4,
+                ik_init=False, w_sil_out=0.0, w_sil_in=0.0, w_parts=1.0)  # fmt: skip
+    arm = [16, 18, 20, 22]
+
+    def arm_error(r):
+        return float(np.linalg.norm(r.joints[:, arm] - scene["joints"][sl][:, arm], axis=-1).mean() * 1000)
+
+    args = (body_model, scene["cameras"], scene["uv"][sl], scene["conf"][sl], sil, parts)
+    start = arm_error(fit_smpl(*args, config=FitConfig(**{**base, "stage3_iters": 0}), device="cpu", **init))
+    either = arm_error(fit_smpl(*args, config=FitConfig(**base), device="cpu", **init))
+    trusted = arm_error(fit_smpl(*args, config=FitConfig(**base, parts_mirror=False), device="cpu", **init))
+    assert either < 0.25 * start, (start, either)
+    assert trusted > 2.0 * either, (either, trusted)
+
+
 def test_left_right_swaps_are_found_and_undone(scene):
     """Views whose detector swapped left and right are found from the rays alone, including the case
     where most views are swapped (the mirrored body is rejected by its handedness)."""

@@ -28,8 +28,10 @@ Energy, summed over frames (weights in :class:`FitConfig`; ``rho`` the Geman-McC
   map (``part_points`` per part), of ``rho(|pi(v) - p|)`` (px) from the point ``p`` to the nearest projected
   vertex ``v`` *of the same part* (re-matched with the silhouette correspondences). One-sided on purpose:
   a visible pixel of part k says part k's surface is there, while a vertex of part k may be hidden behind
-  another part, so parts are not pushed out of occluders; this is what separates the left leg from the
-  right and a forearm's front from its back when the joints are uncertain;
+  another part, so parts are not pushed out of occluders; this is what places an upper arm and separates
+  a forearm's front from its back when the joints are uncertain. With ``parts_mirror`` (default) a limb's
+  pixels may be matched to that limb or its left/right mirror, whichever is nearer: a learned segmenter
+  confuses the sides of whole limbs far more often than the limbs themselves;
 * ``pose_prior`` — Gaussian (Mahalanobis^2, dimensionless) or L2 (rad^2) on ``body_pose``
   (:mod:`humanrecon.bodyfit.priors`), ``angle_limits`` — squared hinge on hyperextended knees/elbows;
 * ``smooth`` — ``|J_{f+1} - 2 J_f + J_{f-1}|^2`` summed over joints, m^2 (attributed to frame ``f``;
@@ -132,6 +134,12 @@ class FitConfig:
         Contour points sampled per view and frame for ``sil_in``.
     w_parts : float
         Weight of the part-map term, per px^2 (used when part maps are given).
+    parts_mirror : bool
+        The ``parts`` term matches a limb's pixels to the vertices of that limb *or its left/right mirror*
+        (whichever is nearer), so it says "an upper leg covers this pixel" without trusting the label's
+        side: a segmenter unsure of front and back labels whole limbs the wrong way round (the shipped
+        one does in a third of its views; the 2D joints' sides are repaired from the geometry,
+        :func:`humanrecon.bodyfit.resolve_left_right`, the part maps' are not). False trusts the sides.
     part_points : int
         Points sampled per part, view and frame for ``parts`` (evenly through the part's pixels).
     part_min_pixels : int
@@ -171,6 +179,7 @@ class FitConfig:
     silhouette_contour_points: int = 128
     silhouette_rounds: int = 4
     w_parts: float = 0.5
+    parts_mirror: bool = True
     part_points: int = 16
     part_min_pixels: int = 8
     pose_prior: str = "gaussian"
@@ -456,7 +465,7 @@ def _prepare_parts(
 
     ``parts`` (F, C, H, W) uint8: 0 background, part id + 1 (the segmentation schema). ``subset_labels``
     (S,) the 1..12 part ids of the fitted vertex subset."""
-    from humanrecon.bodymodel.skeleton import NUM_PARTS
+    from humanrecon.bodymodel.skeleton import NUM_PARTS, PART_MIRROR
 
     F, C, H, W = parts.shape
     s = min(1.0, cfg.silhouette_size / max(H, W))
@@ -485,7 +494,11 @@ def _prepare_parts(
                 pts[f, c, p * K : (p + 1) * K] = (xy + 0.5) / scale[c] - 0.5
                 wt[f, c, p * K : (p + 1) * K] = 1.0
     slot_part = np.repeat(np.arange(1, NUM_PARTS + 1), K)
-    same = torch.as_tensor(slot_part[:, None] == np.asarray(subset_labels)[None, :], device=device)
+    labels = np.asarray(subset_labels)[None, :]
+    same = slot_part[:, None] == labels
+    if cfg.parts_mirror:  # a limb's pixels may belong to either limb of its left/right pair
+        same |= np.asarray(PART_MIRROR)[slot_part][:, None] == labels
+    same = torch.as_tensor(same, device=device)
     t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
     return _PartPoints(points=t(pts), weight=t(wt), same_part=same)
 

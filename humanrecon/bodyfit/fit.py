@@ -168,11 +168,11 @@ class FitConfig:
     ik_init: bool = True
     dtype: str = "float64"
     w_joints2d: float = 1.0
-    joints2d_sigma_px: float = 30.0
+    joints2d_sigma_px: float = 15.0
     w_joints3d: float = 1e3
     joints3d_sigma_m: float = 0.1
-    w_sil_out: float = 0.5
-    w_sil_in: float = 0.5
+    w_sil_out: float = 1.0
+    w_sil_in: float = 1.0
     sil_sigma_px: float = 20.0
     silhouette_size: int = 256
     silhouette_vertices: int = 1024

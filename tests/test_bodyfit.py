@@ -488,6 +488,29 @@ def test_left_right_labels_follow_the_chunk_where_a_frame_has_no_evidence_of_its
     assert np.abs(fixed[..., :2] - clean[..., :2])[seen].max() < 12.0
 
 
+def test_left_right_labels_follow_the_chunk_in_the_images_where_a_pair_is_not_triangulated(scene):
+    """In frame 1 only view 0 sees the shoulders (no 3D position to compare with frames 0 and 2) and has
+    them the wrong way round: the 2D continuity of view 0's detections links the frame to its neighbours;
+    on its own, the frame keeps the detector's labels."""
+    from humanrecon.bodyfit import resolve_left_right
+    from humanrecon.bodymodel.skeleton import MIRROR
+
+    cams = scene["cameras"]
+    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
+                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean[..., [10, 11], 2] = 0.0  # no feet: no handedness cue
+    clean[1, 1:, [16, 17], 2] = 0.0  # frame 1: shoulders in view 0 only
+    j2d = clean.copy()
+    j2d[1, 0] = clean[1, 0][list(MIRROR)]
+    j2d[..., :2] += np.random.default_rng(4).normal(0, 2.0, j2d[..., :2].shape)
+    shoulders = [16, 17]
+    on_its_own = resolve_left_right(j2d, cams, temporal_weight=0.0)[0]
+    assert np.linalg.norm(on_its_own[1, 0, shoulders, :2] - clean[1, 0, shoulders, :2], axis=-1).min() > 50.0
+    fixed = resolve_left_right(j2d, cams)[0]
+    seen = clean[..., 2] > 0
+    assert np.abs(fixed[..., :2] - clean[..., :2])[seen].max() < 12.0
+
+
 def test_collapsed_pairs_are_dropped_and_the_fit_follows_the_other_views(body_model, scene):
     """Both wrists, elbows and hands detected on the right arm in half of the views (as the shipped
     segmenter does for a raised arm): those detections are dropped, the collars (a few cm apart) are

@@ -392,7 +392,27 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
-def _chain_labels(evidence: np.ndarray, xl: np.ndarray, xr: np.ndarray, seen: np.ndarray, weight: float) -> np.ndarray:
+def _image_steps(j2d: np.ndarray, conf: np.ndarray, jl: int, jr: int, m_per_px: np.ndarray) -> np.ndarray:
+    """Steps of a joint pair between consecutive frames seen in the images, (F - 1, 2) metres.
+
+    ``j2d`` (F, C, 24, 2) pixels with the step-1 patterns applied, ``conf`` (F, C, 24), ``m_per_px`` (C,)
+    metres per pixel at the body's distance. Per view, ``|l_f - l_{f+1}| + |r_f - r_{f+1}|`` (same
+    labelling) and ``|l_f - r_{f+1}| + |r_f - l_{f+1}|`` (swapped) in pixels x ``m_per_px``, averaged over
+    the views that see all four detections (weights: the smallest confidence). NaN where no view does."""
+    a, b = j2d[:-1], j2d[1:]
+    same = np.linalg.norm(a[:, :, jl] - b[:, :, jl], axis=-1) + np.linalg.norm(a[:, :, jr] - b[:, :, jr], axis=-1)
+    cross = np.linalg.norm(a[:, :, jl] - b[:, :, jr], axis=-1) + np.linalg.norm(a[:, :, jr] - b[:, :, jl], axis=-1)
+    w = np.minimum.reduce([conf[:-1, :, jl], conf[:-1, :, jr], conf[1:, :, jl], conf[1:, :, jr]])  # (F-1, C)
+    wsum = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.stack([(w * same * m_per_px).sum(1), (w * cross * m_per_px).sum(1)], axis=1) / wsum[:, None]
+    out[wsum <= 0] = np.nan
+    return out
+
+
+def _chain_labels(
+    evidence: np.ndarray, xl: np.ndarray, xr: np.ndarray, seen: np.ndarray, weight: float, image_steps: np.ndarray | None = None
+) -> np.ndarray:
     """Which frames of a chunk take the complement of a joint pair's labelling (F,) bool.
 
     Exact minimum (Viterbi over the two labellings) of ``sum_f u_f + weight * sum_f c_f``: the unary cost
@@ -401,7 +421,9 @@ def _chain_labels(evidence: np.ndarray, xl: np.ndarray, xr: np.ndarray, seen: np
     summed 3D step of the two joints under the chosen labellings ``|l_f - l_{f+1}| + |r_f - r_{f+1}|``, less
     its smaller alternative. A joint moves a few millimetres between frames and a pair's joints are
     10-100 cm apart, so frames whose own evidence is weak or wrong follow their neighbours; with
-    ``weight`` 0 every frame is decided on its own evidence."""
+    ``weight`` 0 every frame is decided on its own evidence. Between frames where the pair is not
+    triangulated, ``image_steps`` (F - 1, 2) [same, swapped] (metres, from the views' 2D detections,
+    :func:`_image_steps`) stands in for the 3D steps (NaN: no link)."""
     F = evidence.shape[0]
     unary = np.stack([np.maximum(0.0, -evidence), np.maximum(0.0, evidence)], axis=1)  # (F, 2): keep, swap
     if weight <= 0 or F == 1:
@@ -409,6 +431,11 @@ def _chain_labels(evidence: np.ndarray, xl: np.ndarray, xr: np.ndarray, seen: np
     step_same = np.linalg.norm(xl[1:] - xl[:-1], axis=-1) + np.linalg.norm(xr[1:] - xr[:-1], axis=-1)
     step_cross = np.linalg.norm(xl[1:] - xr[:-1], axis=-1) + np.linalg.norm(xr[1:] - xl[:-1], axis=-1)
     linked = seen[1:] & seen[:-1]
+    if image_steps is not None:
+        use2d = ~linked & np.isfinite(image_steps).all(axis=1)
+        step_same = np.where(use2d, image_steps[:, 0], step_same)
+        step_cross = np.where(use2d, image_steps[:, 1], step_cross)
+        linked = linked | use2d
     base = np.minimum(step_same, step_cross)
     pair = np.zeros((F - 1, 2, 2))  # [f, state_f, state_f+1]
     pair[:, 0, 0] = pair[:, 1, 1] = np.where(linked, step_same - base, 0.0)
@@ -461,9 +488,10 @@ def resolve_left_right(
        along the body's left, the difference of the summed distances to the pair above, ``majority_m`` x
        the vote margin for the detector's majority); the labels of every frame of the chunk are chosen
        together (:func:`_chain_labels`): the margins plus ``temporal_weight`` x the 3D step of the pair's
-       joints between consecutive frames. A frame whose own cues are missing or misleading (the feet
-       hidden, most views swapped) takes its neighbours' labels; 0 decides every frame on its own (for
-       chunks of unrelated frames).
+       joints between consecutive frames (where the pair is not triangulated in both, the step of its
+       2D detections in each view, in metres at the body's distance). A frame whose own cues are missing
+       or misleading (the feet hidden, most views swapped) takes its neighbours' labels; 0 decides every
+       frame on its own (for chunks of unrelated frames).
 
     Parameters
     ----------
@@ -536,6 +564,9 @@ def resolve_left_right(
     )
     X = X.reshape(F, 24, 3)
     ok = np.isfinite(X).all(axis=-1)  # (F, 24)
+    # metres per pixel of each view at the body (for the image-space continuity of step 3)
+    body = np.nanmedian(X.reshape(-1, 3), axis=0) if ok.any() else np.zeros(3)
+    m_per_px = np.array([np.linalg.norm(body - cam.center) / float(cam.K[0, 0]) for cam in cameras])
     X = np.nan_to_num(X, nan=0.0)
     up = X[:, 12] - X[:, 0]  # pelvis -> neck
     toes = (X[:, 10] - X[:, 7]) + (X[:, 11] - X[:, 8])  # ankle -> toe, both feet: no left/right labels needed
@@ -554,7 +585,8 @@ def resolve_left_right(
         pattern) and the chunk's continuity (:func:`_chain_labels`)."""
         jl = LR_JOINTS[p]
         xl, xr = X[:, jl], X[:, MIRROR[jl]]
-        flip[:, p] = _chain_labels(evidence, xl, xr, both(jl), temporal_weight)
+        steps = _image_steps(out[..., :2], conf_out, jl, MIRROR[jl], m_per_px) if F > 1 else None
+        flip[:, p] = _chain_labels(evidence, xl, xr, both(jl), temporal_weight, steps)
         fl = flip[:, p, None]
         Xl[jl] = (np.where(fl, xr, xl), np.where(fl, xl, xr))
 

@@ -511,6 +511,45 @@ def test_left_right_labels_follow_the_chunk_in_the_images_where_a_pair_is_not_tr
     assert np.abs(fixed[..., :2] - clean[..., :2])[seen].max() < 12.0
 
 
+def test_bone_outliers_blame_the_less_supported_end():
+    from humanrecon.bodyfit import bone_outliers
+    from humanrecon.bodymodel.skeleton import PARENTS
+
+    rng = np.random.default_rng(0)
+    rest = rng.normal(0, 0.3, (24, 3))
+    tri = np.stack([rest + np.array([0.0, 0.0, 1.0])] * 3)  # rest pose, moved: every bone length exact
+    support = np.ones((3, 24))
+    tri[1, 18] += 3.0 * (rest[18] - rest[PARENTS[18]])  # frame 1: left elbow 4x as far from its shoulder
+    tri[2, 20] += 0.6 * np.linalg.norm(rest[20] - rest[18]) * np.array([1.0, 0.0, 0.0]) + 3.0 * (rest[20] - rest[18])
+    support[2, 20] = 0.5  # frame 2: a wrist far from its elbow, seen by fewer views than the elbow
+    tri[0, 5] = np.nan  # missing joints are not judged
+    out = bone_outliers(tri, support, rest)
+    assert np.argwhere(out).tolist() == [[1, 18], [2, 20]]
+    support[2, 18] = 0.2  # now the elbow is the less supported end: it is blamed, and the wrist then by its hand
+    assert np.argwhere(bone_outliers(tri, support, rest)).tolist() == [[1, 18], [2, 18], [2, 20]]
+    assert not bone_outliers(tri, support, rest, (0.0, np.inf)).any()
+
+
+def test_fit_drops_a_limb_joint_no_bone_can_reach(body_model, scene):
+    """The left wrist detected, consistently in every view, 45 cm away from the real one (on another
+    limb or the background) and with less confidence: triangulated there, it drags the forearm; the
+    bone-length check drops it and the hand, elbow and silhouettes place the forearm."""
+    torch.set_num_threads(1)
+    full = [f for f in range(4) if f != MISSING_FRAME]
+    cams = scene["cameras"]
+    X = scene["joints"][full].copy()
+    X[:, 20] += np.array([0.0, 0.45, 0.0])  # the left wrist moved 45 cm
+    uv = np.stack([[c.project(X[i]) for c in cams] for i in range(len(full))])
+    conf = np.ones(uv.shape[:3])
+    conf[:, :, 20] = 0.4
+    sil = scene["sil"][full]
+    err = {}
+    for name, ratio in (("checked", (0.4, 1.6)), ("unchecked", (0.0, np.inf))):
+        r = fit_smpl(body_model, cams, uv, conf, sil, config=FitConfig(bone_ratio=ratio), device="cpu")
+        err[name] = float(np.linalg.norm(r.joints[:, 20] - scene["joints"][full][:, 20], axis=-1).mean() * 1000)
+    assert err["checked"] < 40.0 and err["unchecked"] > 2 * err["checked"], err
+
+
 def test_collapsed_pairs_are_dropped_and_the_fit_follows_the_other_views(body_model, scene):
     """Both wrists, elbows and hands detected on the right arm in half of the views (as the shipped
     segmenter does for a raised arm): those detections are dropped, the collars (a few cm apart) are

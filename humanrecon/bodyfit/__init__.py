@@ -1,6 +1,6 @@
 """Multi-view SMPL fitting: robust triangulation of 2D joints and SMPLify-style optimisation (``docs/bodyfit.md``)."""
 
-from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, fit_smpl, vertex_subset
+from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, bone_outliers, fit_smpl, vertex_subset
 from humanrecon.bodyfit.triangulate import (
     COLLAPSIBLE_JOINTS,
     LR_JOINTS,
@@ -28,6 +28,7 @@ __all__ = [
     "fit_smpl",
     "project_torch",
     "resolve_left_right",
+    "bone_outliers",
     "triangulate_points",
     "vertex_subset",
 ]

@@ -228,6 +228,27 @@ def test_learned_segmenter_in_the_stage(session, stages, tmp_path, source):
     assert inside.mean() > 0.9
 
 
+@pytest.mark.skipif(not SHIPPED_SEGMENTER.exists(), reason="no shipped segmenter weights")
+def test_learned_segmenter_a_view_without_the_person(session, stages, tmp_path, caplog):
+    """source both, a camera whose frame shows the empty studio (the person out of its view): the chunk
+    is written, that view has no silhouette, no parts and joints with confidence 0, a warning names it,
+    and the other views are segmented as before. (With source network the shipped segmenter finds
+    phantom people in empty plates, docs/segmenter.md.)"""
+    source = "both"
+    from humanrecon.session import load_session
+
+    s = _copy(session, tmp_path)
+    sess = load_session(s)
+    cam = str(sess.camera_names[2])
+    shutil.copy(sess.background_path(cam), sess.image_path(cam, 1))
+    out = tmp_path / "seg.h5"
+    segment_chunk(s, stages / "calibration.h5", [0, 1], out, source=source, model=SHIPPED_SEGMENTER)
+    seg, _ = read_h5(out, SEGMENTATION)
+    assert not seg["masks"][1, 2].any() and not seg["parts"][1, 2].any() and (seg["joints2d"][1, 2, :, 2] == 0).all()
+    assert seg["masks"][0, 2].any() and seg["masks"][1, 1].any() and (seg["joints2d"][1, 1, :, 2] > 0).any()
+    assert f"camera {cam} frame 1" in caplog.text
+
+
 def test_learned_segmenter_bad_weights_are_named(session, stages, tmp_path):
     from humanrecon.segmenter.infer import SegmenterWeightsError
 

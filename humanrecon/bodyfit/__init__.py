@@ -1,6 +1,15 @@
 """Multi-view SMPL fitting: robust triangulation of 2D joints and SMPLify-style optimisation (``docs/bodyfit.md``)."""
 
-from humanrecon.bodyfit.fit import TERM_NAMES, FitConfig, FitResult, bone_outliers, fit_smpl, vertex_subset
+from humanrecon.bodyfit.fit import (
+    LIMB_HYPOTHESES,
+    TERM_NAMES,
+    FitConfig,
+    FitResult,
+    bone_outliers,
+    fit_limb_hypotheses,
+    fit_smpl,
+    vertex_subset,
+)
 from humanrecon.bodyfit.triangulate import (
     COLLAPSIBLE_JOINTS,
     LR_JOINTS,
@@ -29,6 +38,8 @@ __all__ = [
     "project_torch",
     "resolve_left_right",
     "bone_outliers",
+    "fit_limb_hypotheses",
+    "LIMB_HYPOTHESES",
     "triangulate_points",
     "vertex_subset",
 ]

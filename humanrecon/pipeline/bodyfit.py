@@ -16,7 +16,7 @@ Stages (docs/regressor.md, docs/bodyfit.md): (0) :func:`humanrecon.bodyfit.drop_
 left/right pairs detected on one spot and :func:`humanrecon.bodyfit.resolve_left_right` undoes left/right
 swaps of the 2D joints, pair by pair and view by view; (1) :func:`humanrecon.regressor.infer.regress_views` on the
 ``F x C`` views in batches; (2) :func:`humanrecon.regressor.fusion.fuse_views`; (3) with ``refine``,
-:func:`humanrecon.bodyfit.fit_smpl` from the fused body on the segmenter's 2D joints, the silhouettes and
+:func:`humanrecon.bodyfit.fit_limb_hypotheses` (:func:`humanrecon.bodyfit.fit_smpl` and the left/right hypotheses of the limbs) from the fused body on the segmenter's 2D joints, the silhouettes and
 the part maps.
 """
 
@@ -108,7 +108,7 @@ def fit_chunk(
     threads : int
         torch CPU threads (the fit's many small kernels run best on one).
     """
-    from humanrecon.bodyfit import FitConfig, fit_smpl
+    from humanrecon.bodyfit import FitConfig, fit_limb_hypotheses
     from humanrecon.bodymodel.model import load_body_model
     from humanrecon.regressor.fusion import fuse_views
     from humanrecon.regressor.infer import load_regressor, regress_views
@@ -160,8 +160,9 @@ def fit_chunk(
     log.info("fusion: root joint from %s", dict(zip(*np.unique(fused.pelvis_source, return_counts=True), strict=True)))
     # 3. refinement
     if refine:
-        res = fit_smpl(bm, cams, j2d[..., :2], j2d[..., 2], masks, parts, init_betas=fused.betas, init_global_orient=fused.global_orient,
-                       init_body_pose=fused.body_pose, init_transl=fused.transl, config=cfg, device=None)  # fmt: skip
+        res = fit_limb_hypotheses(bm, cams, j2d[..., :2], j2d[..., 2], masks, parts, init_betas=fused.betas,
+                                  init_global_orient=fused.global_orient, init_body_pose=fused.body_pose, init_transl=fused.transl,
+                                  config=cfg, device=None)  # fmt: skip
         betas, go, bp, tr, joints, verts = res.betas, res.global_orient, res.body_pose, res.transl, res.joints, res.vertices
         reproj, used = res.reproj_px, res.views_used
         log.info("refinement: %d frames in %.2f s, reprojection %.1f px", F, res.seconds, float(np.mean(reproj)))

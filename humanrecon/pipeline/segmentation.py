@@ -69,7 +69,7 @@ def segment_chunk(
     net = size = None
     attrs = {"session": session.name, "source": source}
     if learned:
-        from humanrecon.segmenter.crops import CropError, person_box
+        from humanrecon.segmenter.crops import person_box
         from humanrecon.segmenter.infer import load_segmenter, segment_images
 
         net, size = load_segmenter(model)
@@ -110,11 +110,9 @@ def segment_chunk(
             labels = [f"camera {c} frame {frame}" for frame in frames for c in names]
             imgs = np.concatenate(all_imgs)
             masks = None if source == "network" else np.concatenate(all_masks)
-            try:
-                boxes = None if masks is None else [person_box(m, name=n) for m, n in zip(masks, labels, strict=True)]
-                seg = segment_images(net, size, imgs, boxes=boxes, batch_size=batch_size, names=labels, masks=masks)
-            except CropError as exc:
-                raise SilhouetteError(f"session {session.name!r}: {exc}") from None
+            # a view whose plate silhouette is empty has no person: no crop, parts or joints there
+            boxes = None if masks is None else [person_box(m, name=n) if m.any() else None for m, n in zip(masks, labels, strict=True)]
+            seg = segment_images(net, size, imgs, boxes=boxes, batch_size=batch_size, names=labels, masks=masks)
             f["masks"][:] = seg.masks.reshape(F, C, H, W)
             f["parts"][:] = seg.parts.reshape(F, C, H, W)
             f["joints2d"][:] = seg.joints2d.reshape(F, C, 24, 3)

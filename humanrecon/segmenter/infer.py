@@ -71,8 +71,11 @@ def _run(model: SegmenterNet, crops_u8: np.ndarray, batch_size: int) -> tuple[np
     return np.concatenate(fg), np.concatenate(pl), np.concatenate(jt), np.concatenate(cf)
 
 
-def _whole_image_boxes(model: SegmenterNet, images: np.ndarray, size: int, batch_size: int, names: list[str]) -> list[tuple[float, float, float]]:
-    """First pass: the whole image letterboxed into the input square, person box from its silhouette."""
+def _whole_image_boxes(
+    model: SegmenterNet, images: np.ndarray, size: int, batch_size: int, names: list[str]
+) -> list[tuple[float, float, float] | None]:
+    """First pass: the whole image letterboxed into the input square, person box from its silhouette (None
+    where the network finds no person)."""
     N, H, W = images.shape[:3]
     side = float(max(H, W))
     M = crops.crop_matrix((W - 1) / 2.0, (H - 1) / 2.0, side, size)
@@ -81,7 +84,7 @@ def _whole_image_boxes(model: SegmenterNet, images: np.ndarray, size: int, batch
     boxes = []
     for i in range(N):
         m = crops.unwarp((fg[i] > 0.5).astype(np.uint8), M, W, H, nearest=True)
-        boxes.append(crops.person_box(m, name=names[i]))
+        boxes.append(crops.person_box(m, name=names[i]) if m.any() else None)
     return boxes
 
 
@@ -89,7 +92,7 @@ def segment_images(
     model: SegmenterNet,
     size: int,
     images: np.ndarray,
-    boxes: list[tuple[float, float, float]] | None = None,
+    boxes: list[tuple[float, float, float] | None] | None = None,
     batch_size: int = 32,
     names: list[str] | None = None,
     masks: np.ndarray | None = None,
@@ -97,9 +100,11 @@ def segment_images(
     """Silhouettes, parts and joints of ``images`` (N, H, W, 3) uint8 RGB.
 
     ``boxes``: per image ``(cx, cy, side)`` of the person crop (:func:`crops.person_box` of a plate
-    silhouette); None runs a first whole-image pass to find them. A person the network cannot find
-    raises :class:`crops.CropError` naming the image (``names``). ``masks`` (N, H, W), e.g. the plate
-    silhouettes, replace the network's silhouettes: every pixel inside gets a part label.
+    silhouette), or None for an image without a person; None runs a first whole-image pass to find them.
+    An image without a person (no box, or none found) gets an empty silhouette, no parts and joints with
+    confidence 0, and a warning naming it (``names``): a person outside some cameras' view is seen by the
+    others. ``masks`` (N, H, W), e.g. the plate silhouettes, replace the network's silhouettes: every
+    pixel inside gets a part label.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
@@ -108,13 +113,18 @@ def segment_images(
     names = names or [f"image {i}" for i in range(N)]
     if boxes is None:
         boxes = _whole_image_boxes(model, images, size, batch_size, names)
-    mats = [crops.crop_matrix(*b, size) for b in boxes]
+    if len(boxes) != N:
+        raise ValueError(f"{len(boxes)} boxes for {N} images")
+    mats = [None if b is None else crops.crop_matrix(*b, size) for b in boxes]
+    seen = [i for i in range(N) if mats[i] is not None]
+    if len(seen) < N:
+        log.warning("no person in %s: empty silhouette, no parts, joints with confidence 0", ", ".join(names[i] for i in range(N) if mats[i] is None))
     given = masks
     masks = np.zeros((N, H, W), np.uint8)
     parts = np.zeros((N, H, W), np.uint8)
     joints = np.zeros((N, 24, 3), np.float32)
-    for s in range(0, N, batch_size):  # crop, run and map back one batch at a time (bounded memory)
-        idx = range(s, min(s + batch_size, N))
+    for s in range(0, len(seen), batch_size):  # crop, run and map back one batch at a time (bounded memory)
+        idx = seen[s : s + batch_size]
         cr = np.stack([crops.warp(images[i], mats[i], size) for i in idx])
         fg, pl, jt, cf = _run(model, cr, batch_size)
         for k, i in enumerate(idx):

@@ -22,7 +22,13 @@ import numpy as np
 import torch
 import yaml
 
-from humanrecon.bodyfit import FitConfig, drop_collapsed_pairs, fit_limb_hypotheses, fit_smpl, resolve_left_right
+from humanrecon.bodyfit import (
+    FitConfig,
+    drop_collapsed_pairs,
+    fit_limb_hypotheses,
+    fit_smpl,
+    resolve_left_right,
+)
 from humanrecon.bodymodel.model import load_body_model
 from humanrecon.io.hdf5 import SEGMENTATION, read_h5
 from humanrecon.metrics import mpjpe_mm

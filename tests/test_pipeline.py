@@ -402,6 +402,8 @@ def test_smpl_stage_from_gt_segmentation_recovers_the_body(session, stages, tmp_
     a, attrs = read_h5(out, SMPL)
     assert a["vertices"].shape[:2] == (2, 13718) and a["view_betas"].shape == (2, 6, 10) and attrs["refined"] == 1
     assert a["views_used"].all() and (a["reproj_px"] < 3.0).all()
+    # GT joints: no left/right label to repair, no limb to mirror; both recorded for auditing
+    assert a["lr_swapped"].shape == (2, 6, 9) and not a["lr_swapped"].any() and a["mirrored_limbs"].shape == (2, 2) and not a["mirrored_limbs"].any()
     for f in ("000000", "000001"):
         rec = json.loads((tmp_path / "smpl" / man["frames"][f]["json"]).read_text())
         assert len(rec) == 1 and len(rec[0]["poses"][0]) == 72

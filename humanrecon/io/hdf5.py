@@ -392,6 +392,10 @@ SMPL = FileSchema(
         DatasetSpec("view_body_pose", ("F", "C", "69"), "float64", "rad", "model", "per-view regression: body pose"),
         DatasetSpec("view_global_orient", ("F", "C", "3"), "float64", "rad", "world", "per-view regression: root orientation (world)"),
         DatasetSpec("view_pelvis", ("F", "C", "3"), "float64", "m", "world", "per-view regression: root joint (ray x predicted depth)"),
+        DatasetSpec("lr_swapped", ("F", "C", "9"), "uint8", "{0,1}", "-",
+                    "left/right pairs (bodyfit.LR_JOINTS order) whose 2D labels the stage swapped in each view", optional=True),
+        DatasetSpec("mirrored_limbs", ("F", "2"), "uint8", "{0,1}", "-",
+                    "legs / arms whose labels the refinement mirrored (bodyfit.fit_limb_hypotheses)", optional=True),
     ),
 )
 

@@ -165,6 +165,7 @@ def fit_chunk(
                                   config=cfg, device=None)  # fmt: skip
         betas, go, bp, tr, joints, verts = res.betas, res.global_orient, res.body_pose, res.transl, res.joints, res.vertices
         reproj, used = res.reproj_px, res.views_used
+        mirrored = res.mirrored_limbs
         log.info("refinement: %d frames in %.2f s, reprojection %.1f px", F, res.seconds, float(np.mean(reproj)))
     else:
         betas, go, bp, tr = fused.betas, fused.global_orient, fused.body_pose, fused.transl
@@ -177,6 +178,7 @@ def fit_chunk(
         err = np.linalg.norm(uv - j2d[..., :2], axis=-1)
         reproj = np.array([err[i][seen[i]].mean() if seen[i].any() else np.nan for i in range(F)])
         used = valid
+        mirrored = None
     view_bp = np.full((F, C, 69), np.nan)
     view_bp[valid] = Rotation.from_matrix(rot[valid][:, 1:].reshape(-1, 3, 3)).as_rotvec().reshape(-1, 69)
     arrays = {
@@ -188,6 +190,9 @@ def fit_chunk(
         "view_betas": reg.betas.reshape(F, C, 10), "view_body_pose": view_bp, "view_global_orient": fused.view_global_orient,
         "view_pelvis": fused.view_pelvis,
     }  # fmt: skip
+    arrays["lr_swapped"] = np.asarray(lr_swapped, dtype=np.uint8)
+    if mirrored is not None:
+        arrays["mirrored_limbs"] = np.asarray(mirrored, dtype=np.uint8)
     if write_vertices:
         arrays["vertices"] = np.asarray(verts, dtype=np.float32)
     attrs = {"session": session, "regressor": str(model), "regressor_sha256": hashlib.sha256(Path(model).read_bytes()).hexdigest(),

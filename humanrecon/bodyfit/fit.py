@@ -115,8 +115,8 @@ class FitConfig:
         triangulation and the 2D term (:func:`bone_outliers`). ``(0, inf)`` keeps every joint.
     limb_hypotheses : bool
         :func:`fit_limb_hypotheses` (the SMPL stage's refinement) also tries the legs and the arms with
-        their left/right labels mirrored below the hips and shoulders and keeps, per frame, what the images
-        explain best. False: one fit with the labels as given.
+        their left/right labels mirrored below the hips and shoulders and keeps, for the whole chunk, the
+        labelling the images explain best. False: one fit with the labels as given.
     screen_iters : (int, int)
         Stage 2 and stage 3 iterations of the short fits that screen those hypotheses.
     hypothesis_margin : float

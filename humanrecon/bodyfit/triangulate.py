@@ -463,7 +463,7 @@ def resolve_left_right(
     A detector unsure whether it sees the person's front or back labels limbs the wrong way round in some
     views, and not always a whole body alike: the legs swapped and the arms right, or a wrist the other
     way from its elbow. Triangulating such views together gives no consistent body. Each left/right joint
-    pair of :data:`LR_JOINTS` is labelled on its own, in two steps.
+    pair of :data:`LR_JOINTS` is labelled on its own, in three steps.
 
     1. **Across views.** Per frame and view pair ``(a, b)`` the cost of "same labelling" is the sum of the
        distances (metres, capped at ``cap_m``, weighted by the smaller confidence) between the rays of the
@@ -555,7 +555,8 @@ def resolve_left_right(
     for f in range(F):
         for p in range(P):
             swapped[f, :, p] = _best_pattern(chain_cost[f][iu][:, p], iu, C, max_brute)
-    # 2. the pattern or its complement, per pair: triangulate once with the patterns applied
+    # 2. the pattern or its complement, per pair (3. decided over the chunk): triangulate once with the
+    # patterns applied
     out = _swap_pairs(j2d, swapped)
     conf_out = np.where(out[..., 2] > min_conf, out[..., 2], 0.0)
     X, _, _ = triangulate_points(
@@ -605,7 +606,7 @@ def resolve_left_right(
     lat = np.where(feet_ok[:, None], lat, _unit(np.where(both(16)[:, None], arms_axis, legs_axis)))
     has_lat = feet_ok | both(16) | both(1)
     mid = np.where(ok[:, [0]], X[:, 0], X[:, 12])  # a midline point
-    # 3. down each chain: keep the left joint nearer the (decided) left joint of the pair above; where
+    # down each chain: keep the left joint nearer the (decided) left joint of the pair above; where
     # either pair is not triangulated, the left joint on the body's left
     for p, jl in enumerate(LR_JOINTS):
         parent = _LR_CHAIN.get(jl)

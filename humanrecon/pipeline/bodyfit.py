@@ -16,8 +16,8 @@ Stages (docs/regressor.md, docs/bodyfit.md): (0) :func:`humanrecon.bodyfit.drop_
 left/right pairs detected on one spot and :func:`humanrecon.bodyfit.resolve_left_right` undoes left/right
 swaps of the 2D joints, pair by pair and view by view; (1) :func:`humanrecon.regressor.infer.regress_views` on the
 ``F x C`` views in batches; (2) :func:`humanrecon.regressor.fusion.fuse_views`; (3) with ``refine``,
-:func:`humanrecon.bodyfit.fit_limb_hypotheses` (:func:`humanrecon.bodyfit.fit_smpl` and the left/right hypotheses of the limbs) from the fused body on the segmenter's 2D joints, the silhouettes and
-the part maps.
+:func:`humanrecon.bodyfit.fit_limb_hypotheses` (:func:`humanrecon.bodyfit.fit_smpl` under the limbs'
+left/right hypotheses) from the fused body on the segmenter's 2D joints, the silhouettes and the part maps.
 """
 
 from __future__ import annotations
@@ -139,12 +139,12 @@ def fit_chunk(
 
     j2d, collapsed = drop_collapsed_pairs(j2d)
     if collapsed.any():
-        log.info("collapsed left/right detections dropped in %d of %d (view, joint pair) pairs", int(collapsed.sum()), collapsed.size)
+        log.info("collapsed left/right detections dropped in %d of %d (frame, view, joint pair) labels", int(collapsed.sum()), collapsed.size)
     cfg = FitConfig(**(fit or {}))
     # frames of a chunk are a sequence (labels chosen together) unless the fit treats them as unrelated
     j2d, lr_swapped = resolve_left_right(j2d, cams, temporal_weight=1.0 if cfg.w_smooth > 0 else 0.0)
     if lr_swapped.any():
-        log.info("left/right swapped back in %d of %d (view, limb group) pairs", int(lr_swapped.sum()), lr_swapped.size)
+        log.info("left/right swapped back in %d of %d (frame, view, joint pair) labels", int(lr_swapped.sum()), lr_swapped.size)
     bm = load_body_model(body_model)
     net = load_regressor(model)
     # 1. per-view regression, all frames and cameras in one batched pass

@@ -392,6 +392,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return np.divide(v, n, out=np.zeros_like(v), where=n > 1e-12)
 
 
+def _same_cross(al: np.ndarray, ar: np.ndarray, bl: np.ndarray, br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed distances between two left/right pairs (..., D): ``|al - bl| + |ar - br|`` (same labelling)
+    and ``|al - br| + |ar - bl|`` (swapped)."""
+    d = lambda x, y: np.linalg.norm(x - y, axis=-1)  # noqa: E731
+    return d(al, bl) + d(ar, br), d(al, br) + d(ar, bl)
+
+
 def _image_steps(j2d: np.ndarray, conf: np.ndarray, jl: int, jr: int, m_per_px: np.ndarray) -> np.ndarray:
     """Steps of a joint pair between consecutive frames seen in the images, (F - 1, 2) metres.
 
@@ -400,8 +407,7 @@ def _image_steps(j2d: np.ndarray, conf: np.ndarray, jl: int, jr: int, m_per_px: 
     labelling) and ``|l_f - r_{f+1}| + |r_f - l_{f+1}|`` (swapped) in pixels x ``m_per_px``, averaged over
     the views that see all four detections (weights: the smallest confidence). NaN where no view does."""
     a, b = j2d[:-1], j2d[1:]
-    same = np.linalg.norm(a[:, :, jl] - b[:, :, jl], axis=-1) + np.linalg.norm(a[:, :, jr] - b[:, :, jr], axis=-1)
-    cross = np.linalg.norm(a[:, :, jl] - b[:, :, jr], axis=-1) + np.linalg.norm(a[:, :, jr] - b[:, :, jl], axis=-1)
+    same, cross = _same_cross(a[:, :, jl], a[:, :, jr], b[:, :, jl], b[:, :, jr])
     w = np.minimum.reduce([conf[:-1, :, jl], conf[:-1, :, jr], conf[1:, :, jl], conf[1:, :, jr]])  # (F-1, C)
     wsum = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -428,8 +434,7 @@ def _chain_labels(
     unary = np.stack([np.maximum(0.0, -evidence), np.maximum(0.0, evidence)], axis=1)  # (F, 2): keep, swap
     if weight <= 0 or F == 1:
         return unary[:, 1] < unary[:, 0]
-    step_same = np.linalg.norm(xl[1:] - xl[:-1], axis=-1) + np.linalg.norm(xr[1:] - xr[:-1], axis=-1)
-    step_cross = np.linalg.norm(xl[1:] - xr[:-1], axis=-1) + np.linalg.norm(xr[1:] - xl[:-1], axis=-1)
+    step_same, step_cross = _same_cross(xl[1:], xr[1:], xl[:-1], xr[:-1])
     linked = seen[1:] & seen[:-1]
     if image_steps is not None:
         use2d = ~linked & np.isfinite(image_steps).all(axis=1)
@@ -615,8 +620,7 @@ def resolve_left_right(
         jr = MIRROR[jl]
         xl, xr = X[:, jl], X[:, jr]
         pl, pr = Xl[parent]
-        same = np.linalg.norm(xl - pl, axis=-1) + np.linalg.norm(xr - pr, axis=-1)
-        cross = np.linalg.norm(xl - pr, axis=-1) + np.linalg.norm(xr - pl, axis=-1)
+        same, cross = _same_cross(xl, xr, pl, pr)
         known = both(jl) & both(parent)
         side = np.where(both(jl), ((xl - xr) * lat).sum(-1),
                         np.where(ok[:, jl], ((xl - mid) * lat).sum(-1), -((xr - mid) * lat).sum(-1)))  # fmt: skip

@@ -656,15 +656,6 @@ def fit_smpl(
         betas0 = betas0.mean(axis=0)
     if betas0.shape != (NUM_BETAS,):
         raise BodyFitError(f"init_betas must have shape ({NUM_BETAS},) or ({F}, {NUM_BETAS}), got {betas0.shape}")
-    # a limb joint triangulated where no bone of the body can reach is a detector's mistake: dropped
-    support = (used.reshape(C, F, NUM_JOINTS) * cf.transpose(1, 0, 2)).sum(axis=0)  # (F, 24) summed confidence
-    rest = body_model.forward_numpy(betas0[None], np.zeros((1, 3 * NUM_BODY_JOINTS)), np.zeros((1, 3)), np.zeros((1, 3)))["joints"][0]
-    rejected = bone_outliers(tri, support, rest, cfg.bone_ratio)
-    if rejected.any():
-        log.info("joints dropped (bone lengths impossible): %s",
-                 ", ".join(f"frame {f} {JOINT_NAMES[j]}" for f, j in zip(*np.nonzero(rejected), strict=True)))  # fmt: skip
-        tri[rejected] = np.nan
-        cf = np.where(rejected[:, None, :], 0.0, cf)
 
     # Body layer and evidence tensors.
     if parts is not None:
@@ -676,6 +667,14 @@ def fit_smpl(
     use_sil = sil is not None and cfg.stage3_iters > 0 and (cfg.w_sil_out > 0 or cfg.w_sil_in > 0 or use_parts)
     subset = vertex_subset(body_model, cfg.silhouette_vertices) if use_sil else np.zeros(0, dtype=np.int64)
     body = TorchBody(body_model, subset, dtype, device)
+    # a limb joint triangulated where no bone of the body can reach is a detector's mistake: dropped
+    support = (used.reshape(C, F, NUM_JOINTS) * cf.transpose(1, 0, 2)).sum(axis=0)  # (F, 24) summed confidence
+    rejected = bone_outliers(tri, support, _rest_joints(body, betas0), cfg.bone_ratio)
+    if rejected.any():
+        log.info("joints dropped (bone lengths impossible): %s",
+                 ", ".join(f"frame {f} {JOINT_NAMES[j]}" for f, j in zip(*np.nonzero(rejected), strict=True)))  # fmt: skip
+        tri[rejected] = np.nan
+        cf = np.where(rejected[:, None, :], 0.0, cf)
     camT = camera_tensors(cams, dtype=dtype, device=device)
     # torch.tensor copies: the optimiser updates parameters in place and must never write into the caller's arrays
     t = lambda a: torch.tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)  # noqa: E731
@@ -899,12 +898,13 @@ def fit_limb_hypotheses(
     s2, s3 = min(config.screen_iters[0], config.stage2_iters), min(config.screen_iters[1], config.stage3_iters)
     screen = dataclasses.replace(config, stage2_iters=s2, stage3_iters=s3, silhouette_rounds=min(2, config.silhouette_rounds))
     t0 = time.perf_counter()
-    tried: dict[tuple[bool, ...], FitResult] = {}
+    energy: dict[tuple[bool, ...], float] = {}  # screened chunk energy per labelling
 
     def try_labels(mirror: tuple[bool, ...]) -> float:
         uv, cf = _mirror_limbs(joints2d, conf, np.tile(np.asarray(mirror, dtype=bool), (F, 1)))
-        tried[mirror] = fit_smpl(body_model, cameras, uv, cf, silhouettes, parts, config=screen, device=device, **init)
-        return float(tried[mirror].losses["total"].sum())
+        r = fit_smpl(body_model, cameras, uv, cf, silhouettes, parts, config=screen, device=device, **init)
+        energy[mirror] = float(r.losses["total"].sum())
+        return energy[mirror]
 
     given = (False,) * K
     e_given = try_labels(given)
@@ -913,13 +913,12 @@ def fit_limb_hypotheses(
     better = [m for m in singles if try_labels(m) < bar]
     if len(better) > 1:
         try_labels(tuple(any(col) for col in zip(*better, strict=True)))
-    best = min(tried, key=lambda m: float(tried[m].losses["total"].sum()))
-    if float(tried[best].losses["total"].sum()) >= bar:
+    best = min(energy, key=energy.get)
+    if energy[best] >= bar:
         best = given
     if best != given:
         names = [n for n, on in zip(LIMB_HYPOTHESES, best, strict=True) if on]
-        log.info("left/right hypotheses: %s mirrored (chunk energy %.1f, as given %.1f)", " and ".join(names),
-                 float(tried[best].losses["total"].sum()), e_given)  # fmt: skip
+        log.info("left/right hypotheses: %s mirrored (chunk energy %.1f, as given %.1f)", " and ".join(names), energy[best], e_given)
     uv, cf = _mirror_limbs(joints2d, conf, np.tile(np.asarray(best, dtype=bool), (F, 1)))
     res = fit_smpl(body_model, cameras, uv, cf, silhouettes, parts, config=config, device=device, **init)
     res.mirrored_limbs = np.tile(np.asarray(best, dtype=bool), (F, 1))
@@ -1003,6 +1002,13 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(rv).as_matrix()
 
 
+def _rest_joints(body, betas0: np.ndarray) -> np.ndarray:
+    """(24, 3) rest-pose joints (metres, float64) of the shape ``betas0`` (10,) of a :class:`TorchBody`."""
+    with torch.no_grad():
+        b = torch.as_tensor(betas0[None], dtype=body.dtype, device=body.device)
+        return (body.J_template + torch.einsum("jkl,fl->fjk", body.J_dirs, b))[0].cpu().numpy().astype(np.float64)
+
+
 def _ik_init(body, betas0, go0, pose0, tri, tri_ok) -> np.ndarray:
     """Analytic IK: starting from ``pose0`` (F, 69), rotate every joint that has triangulated children so that
     its bones point at them (one child: the minimal swing, keeping ``pose0``'s twist; several children:
@@ -1010,9 +1016,7 @@ def _ik_init(body, betas0, go0, pose0, tri, tri_ok) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     F = pose0.shape[0]
-    with torch.no_grad():
-        b = torch.as_tensor(betas0[None], dtype=body.dtype, device=body.device)
-        rest = (body.J_template + torch.einsum("jkl,fl->fjk", body.J_dirs, b))[0].cpu().numpy().astype(np.float64)
+    rest = _rest_joints(body, betas0)
     parents = body.parents.cpu().numpy()
     children = {j: [c for c in range(NUM_JOINTS) if parents[c] == j] for j in range(NUM_JOINTS)}
     local = Rotation.from_rotvec(np.concatenate([go0[:, None], pose0.reshape(F, NUM_BODY_JOINTS, 3)], axis=1)

@@ -419,6 +419,12 @@ def test_part_term_trusts_the_limb_but_not_its_side(body_model, scene):
     assert trusted > 2.0 * either, (either, trusted)
 
 
+def _exact_joints2d(scene) -> np.ndarray:
+    """(F, C, 24, 3) exact projections of the scene's GT joints with confidence 1 (no detector noise)."""
+    uv = np.stack([[c.project(X) for c in scene["cameras"]] for X in scene["joints"]])
+    return np.concatenate([uv, np.ones((*uv.shape[:3], 1))], axis=-1)
+
+
 def test_left_right_swaps_are_found_and_undone(scene):
     """Views whose detector swapped left and right are found from the rays alone, including the case
     where most views are swapped (the mirrored body is rejected by its handedness)."""
@@ -426,8 +432,7 @@ def test_left_right_swaps_are_found_and_undone(scene):
     from humanrecon.bodymodel.skeleton import MIRROR
 
     cams = scene["cameras"]
-    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
-                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean = _exact_joints2d(scene)
     for views in ([1, 3, 4], [0, 1, 2, 4, 5], []):
         j2d = clean.copy()
         j2d[:, views] = clean[:, views][:, :, list(MIRROR)]
@@ -447,8 +452,7 @@ def test_left_right_pairs_are_resolved_one_by_one(scene):
     from humanrecon.bodymodel.skeleton import MIRROR
 
     cams = scene["cameras"]
-    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
-                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean = _exact_joints2d(scene)
     legs, arms, hands = (1, 4, 7, 10), (13, 16, 18), (20, 22)
     swapped_views = {**{j: [0, 2, 3, 5] for j in legs}, **{j: [1] for j in arms}, **{j: [0, 1, 2, 3, 4, 5] for j in hands}}
     j2d = clean.copy()
@@ -471,8 +475,7 @@ def test_left_right_labels_follow_the_chunk_where_a_frame_has_no_evidence_of_its
     from humanrecon.bodymodel.skeleton import MIRROR
 
     cams = scene["cameras"]
-    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
-                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean = _exact_joints2d(scene)
     clean[..., [10, 11], 2] = 0.0  # no feet: no handedness cue
     j2d = clean.copy()
     for f, views in enumerate(([4], [0, 1, 2, 4], [3], [5])):
@@ -496,8 +499,7 @@ def test_left_right_labels_follow_the_chunk_in_the_images_where_a_pair_is_not_tr
     from humanrecon.bodymodel.skeleton import MIRROR
 
     cams = scene["cameras"]
-    clean = np.concatenate([np.stack([[c.project(scene["joints"][f]) for c in cams] for f in range(4)]),
-                            np.ones((4, 6, 24, 1))], axis=-1)  # fmt: skip
+    clean = _exact_joints2d(scene)
     clean[..., [10, 11], 2] = 0.0  # no feet: no handedness cue
     clean[1, 1:, [16, 17], 2] = 0.0  # frame 1: shoulders in view 0 only
     j2d = clean.copy()

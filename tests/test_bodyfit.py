@@ -352,69 +352,63 @@ def test_part_points_sample_each_observed_part_inside_its_region():
     assert same.shape == (12 * K, 5) and same[2 * K].tolist() == [True, True, False, False, False]
 
 
-def test_part_maps_pull_a_wrongly_bent_arm_back(body_model, scene):
-    """GT shape, root and translation; the left arm's shoulder and elbow 35 degrees off; no joint and no
-    silhouette terms: the part maps alone bring the arm back (measured: 314 mm -> 66 mm in 60 iterations;
-    silhouettes alone 61 mm, both 57 mm)."""
+#: Left shoulder, elbow, wrist, hand: the arm the part-term tests bend.
+_LEFT_ARM = [16, 18, 20, 22]
+
+
+def _bent_left_arm(body_model, scene):
+    """First two frames of the scene: GT part maps (half resolution) and silhouettes, and the GT body with
+    the left shoulder and elbow turned 35 / 20 degrees off as ``init_*`` keywords of :func:`fit_smpl`."""
     from scipy.spatial.transform import Rotation
 
     sl = slice(0, 2)
     labels = body_model.part_labels
     parts = np.stack([[rasterise_parts(c.scaled(0.5), scene["vertices"][f], body_model.faces, labels) for c in scene["cameras"]]
                       for f in range(2)])  # fmt: skip
-    sil = (parts > 0).astype(np.uint8)
     bp = scene["body_pose"][sl].copy()
     for j in (16, 18):  # left shoulder, left elbow (body_pose holds joints 1..23)
         R = Rotation.from_rotvec(bp[:, 3 * (j - 1) : 3 * j]) * Rotation.from_euler("xyz", [0.0, 35.0, 20.0], degrees=True)
         bp[:, 3 * (j - 1) : 3 * j] = R.as_rotvec()
     init = {"init_betas": scene["betas"], "init_global_orient": scene["global_orient"][sl], "init_body_pose": bp,
             "init_transl": scene["transl"][sl]}  # fmt: skip
-    base = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4, ik_init=False)
-    arm = [16, 18, 20, 22]
+    return parts, (parts > 0).astype(np.uint8), init
 
-    def arm_error(r):
-        return float(np.linalg.norm(r.joints[:, arm] - scene["joints"][sl][:, arm], axis=-1).mean() * 1000)
 
-    args = (body_model, scene["cameras"], scene["uv"][sl], scene["conf"][sl], sil)
-    start = fit_smpl(*args, parts, config=FitConfig(**{**base, "stage3_iters": 0}), device="cpu", **init)
-    with_parts = fit_smpl(*args, parts, config=FitConfig(**base, w_sil_out=0.0, w_sil_in=0.0, w_parts=1.0), device="cpu", **init)
+def _arm_error_mm(r, scene) -> float:
+    return float(np.linalg.norm(r.joints[:, _LEFT_ARM] - scene["joints"][:2, _LEFT_ARM], axis=-1).mean() * 1000)
+
+
+#: Stage 3 alone with neither joint term nor smoothness: what the silhouettes and parts say.
+_STAGE3_ONLY = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4, ik_init=False)
+
+
+def test_part_maps_pull_a_wrongly_bent_arm_back(body_model, scene):
+    """GT shape, root and translation; the left arm's shoulder and elbow 35 degrees off; no joint and no
+    silhouette terms: the part maps alone bring the arm back (measured: 314 mm -> 66 mm in 60 iterations;
+    silhouettes alone 61 mm, both 57 mm)."""
+    parts, sil, init = _bent_left_arm(body_model, scene)
+    args = (body_model, scene["cameras"], scene["uv"][:2], scene["conf"][:2], sil)
+    start = fit_smpl(*args, parts, config=FitConfig(**{**_STAGE3_ONLY, "stage3_iters": 0}), device="cpu", **init)
+    with_parts = fit_smpl(*args, parts, config=FitConfig(**_STAGE3_ONLY, w_sil_out=0.0, w_sil_in=0.0, w_parts=1.0), device="cpu", **init)
     assert with_parts.losses["parts"].max() > 0
-    assert arm_error(start) > 80.0
-    assert arm_error(with_parts) < 0.25 * arm_error(start), (arm_error(start), arm_error(with_parts))
+    assert _arm_error_mm(start, scene) > 80.0
+    assert _arm_error_mm(with_parts, scene) < 0.25 * _arm_error_mm(start, scene), (_arm_error_mm(start, scene), _arm_error_mm(with_parts, scene))
 
 
 def test_part_term_trusts_the_limb_but_not_its_side(body_model, scene):
     """Part maps whose arms are labelled the wrong way round in every view (a segmenter unsure of front
     and back): matching a limb's pixels to either limb of the pair (``parts_mirror``, the default) still
     pulls a wrongly bent left arm back; trusting the labels' side pulls it towards the right arm."""
-    from scipy.spatial.transform import Rotation
-
     from humanrecon.bodymodel.skeleton import PART_MIRROR
 
-    sl = slice(0, 2)
-    labels = body_model.part_labels
-    parts = np.stack([[rasterise_parts(c.scaled(0.5), scene["vertices"][f], body_model.faces, labels) for c in scene["cameras"]]
-                      for f in range(2)])  # fmt: skip
-    sil = (parts > 0).astype(np.uint8)
+    parts, sil, init = _bent_left_arm(body_model, scene)
     arms = np.isin(parts, [3, 4, 5, 6])
     parts[arms] = np.asarray(PART_MIRROR, dtype=np.uint8)[parts[arms]]
-    bp = scene["body_pose"][sl].copy()
-    for j in (16, 18):
-        R = Rotation.from_rotvec(bp[:, 3 * (j - 1) : 3 * j]) * Rotation.from_euler("xyz", [0.0, 35.0, 20.0], degrees=True)
-        bp[:, 3 * (j - 1) : 3 * j] = R.as_rotvec()
-    init = {"init_betas": scene["betas"], "init_global_orient": scene["global_orient"][sl], "init_body_pose": bp,
-            "init_transl": scene["transl"][sl]}  # fmt: skip
-    base = dict(stage1_iters=0, stage2_iters=0, stage3_iters=60, w_joints2d=0.0, w_joints3d=0.0, w_smooth=0.0, w_pose=1e-4,
-                ik_init=False, w_sil_out=0.0, w_sil_in=0.0, w_parts=1.0)  # fmt: skip
-    arm = [16, 18, 20, 22]
-
-    def arm_error(r):
-        return float(np.linalg.norm(r.joints[:, arm] - scene["joints"][sl][:, arm], axis=-1).mean() * 1000)
-
-    args = (body_model, scene["cameras"], scene["uv"][sl], scene["conf"][sl], sil, parts)
-    start = arm_error(fit_smpl(*args, config=FitConfig(**{**base, "stage3_iters": 0}), device="cpu", **init))
-    either = arm_error(fit_smpl(*args, config=FitConfig(**base), device="cpu", **init))
-    trusted = arm_error(fit_smpl(*args, config=FitConfig(**base, parts_mirror=False), device="cpu", **init))
+    base = dict(_STAGE3_ONLY, w_sil_out=0.0, w_sil_in=0.0, w_parts=1.0)
+    args = (body_model, scene["cameras"], scene["uv"][:2], scene["conf"][:2], sil, parts)
+    start = _arm_error_mm(fit_smpl(*args, config=FitConfig(**{**base, "stage3_iters": 0}), device="cpu", **init), scene)
+    either = _arm_error_mm(fit_smpl(*args, config=FitConfig(**base), device="cpu", **init), scene)
+    trusted = _arm_error_mm(fit_smpl(*args, config=FitConfig(**base, parts_mirror=False), device="cpu", **init), scene)
     assert either < 0.25 * start, (start, either)
     assert trusted > 2.0 * either, (either, trusted)
 

@@ -16,6 +16,7 @@ rule occupancy:
         resolution=config.get("occupancy", {}).get("resolution", 256),
         coarse_resolution=config.get("occupancy", {}).get("coarse_resolution", 32),
         margin=config.get("occupancy", {}).get("margin", 0.05),
+        min_views=config.get("occupancy", {}).get("min_views", 2),
         session=lambda w: session_path(w.session),
         model=config.get("occupancy", {}).get("model"),
         smpl=occupancy_smpl_param,

@@ -169,8 +169,13 @@ def _nan_t(text: str, cam: str) -> str:
     return text[:a] + " [" + ", ".join(v.strip() for v in vals) + text[b:]
 
 
-def test_empty_silhouette_names_camera_and_frame(stages, tmp_path):
+def test_empty_silhouette_leaves_the_camera_out_or_names_it(stages, tmp_path, caplog):
+    """A camera with an empty silhouette in a frame (the person outside its view) is left out of that
+    frame's hull, which then equals the hull of the other cameras; with too few cameras left the error
+    names the frame and the camera, and nothing is written."""
     import h5py
+
+    from humanrecon.occupancy import bounding_box, octree_occupancy
 
     seg = tmp_path / "seg.h5"
     shutil.copy(stages / "segmentation" / "c00000.h5", seg)
@@ -178,10 +183,27 @@ def test_empty_silhouette_names_camera_and_frame(stages, tmp_path):
         m = f["masks"][1]
         m[3] = 0
         f["masks"][1] = m
-    with pytest.raises(VisualHullError, match=r"frame 1.*cam03.*empty silhouette"):
-        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "occ.h5", resolution=64, coarse_resolution=8)
+        masks = f["masks"][1]
+        frame1 = int(f["frames"][1])
+    rig = read_calibration(stages / "calibration.h5")
+    C = len(rig.names)
+    with pytest.raises(VisualHullError, match=rf"frame {frame1}: only {C - 1} of {C} cameras.*empty: cam03.*min_views = {C}"):
+        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "occ.h5", resolution=64, coarse_resolution=8, min_views=C)
     assert not (tmp_path / "occ.h5").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["seg.h5"]
+
+    with caplog.at_level("WARNING"):
+        occupancy_chunk(seg, stages / "calibration.h5", tmp_path / "occ.h5", resolution=64, coarse_resolution=8)
+    assert f"frame {frame1}: cameras cam03 have an empty silhouette" in caplog.text
+    occ, _ = read_h5(tmp_path / "occ.h5", OCCUPANCY)
+    expect_used = np.ones((len(occ["frames"]), C), np.uint8)
+    expect_used[1, 3] = 0
+    np.testing.assert_array_equal(occ["views_used"], expect_used)
+    others = [c for i, c in enumerate(rig) if i != 3]
+    keep = np.arange(C) != 3
+    grid = octree_occupancy(masks[keep], others, bounding_box(masks[keep], others, margin=0.05), resolution=64, coarse_resolution=8)
+    np.testing.assert_array_equal(occ["occupancy"][1], np.round(np.clip(grid.values, 0, 1) * 255).astype(np.uint8))
+    assert occ["occupancy"][1].any()
 
 
 def test_no_plates_and_no_segmenter_says_what_to_configure(session, stages, tmp_path):

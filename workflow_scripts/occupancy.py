@@ -16,6 +16,7 @@ occupancy_chunk(
     resolution=snakemake.params.resolution,  # noqa: F821
     coarse_resolution=snakemake.params.coarse_resolution,  # noqa: F821
     margin=snakemake.params.margin,  # noqa: F821
+    min_views=snakemake.params.min_views,  # noqa: F821
     session=snakemake.params.session,  # noqa: F821
     model=snakemake.params.model,  # noqa: F821
     config=snakemake.params.config,  # noqa: F821

@@ -357,6 +357,8 @@ OCCUPANCY = FileSchema(
         DatasetSpec("origin", ("F", "3"), "float64", "m", "world", "centre of voxel (0,0,0)"),
         DatasetSpec("voxel_size", ("F",), "float64", "m", "-", "edge length of a voxel"),
         DatasetSpec("num_queries", ("F",), "int64", "-", "-", "occupancy evaluations (octree)"),
+        DatasetSpec("views_used", ("F", "C"), "uint8", "{0,1}", "-",
+                    "cameras that took part (0: empty silhouette, left out)", optional=True),
     ),
 )
 

@@ -6,6 +6,11 @@ cells near the surface up to ``resolution``. ``implicit`` evaluates the learned 
 network (:mod:`humanrecon.implicit.infer`, weights ``occupancy.model``) inside that hull, same grid;
 a body-conditioned network also reads the SMPL stage's fitted bodies (``occupancy.body: true``).
 Grids are stored quantised to uint8 (value x 255).
+
+A camera whose silhouette is empty in a frame (the person outside its view, or a segmentation that
+found nobody) is left out of that frame's reconstruction with a warning naming it: an empty silhouette
+would carve the whole volume. ``views_used`` (F, C) records which cameras took part; a frame with fewer
+than ``min_views`` cameras left fails with an error naming the frame and the empty cameras.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def occupancy_chunk(
     config: dict | None = None,
     smpl: str | os.PathLike | None = None,
     body_model: str | os.PathLike | None = None,
+    min_views: int = 2,
 ) -> None:
     """Occupancy grids of every frame of a segmentation chunk.
 
@@ -58,6 +64,8 @@ def occupancy_chunk(
     smpl, body_model : paths
         For a body-conditioned implicit network: the chunk's SMPL file (``smpl/<chunk>.h5``) and the body
         model folder that posed it.
+    min_views : int
+        Fewest cameras with a non-empty silhouette a frame needs (module docstring).
     """
     if method not in METHODS:
         raise VisualHullError(f"occupancy.method must be one of {METHODS}, got {method!r}")
@@ -92,8 +100,11 @@ def occupancy_chunk(
         raise VisualHullError(f"{segmentation}: cameras {list(seg['camera_names'])} differ from the calibration's {list(rig.names)}")
     frames = seg["frames"]
     bodies = _fitted_bodies(smpl, body_model, frames) if smpl is not None else None
-    F, R = len(frames), int(resolution)
-    shapes = {"frames": (F,), "occupancy": (F, R, R, R), "origin": (F, 3), "voxel_size": (F,), "num_queries": (F,)}
+    F, R, C = len(frames), int(resolution), len(rig.names)
+    if isinstance(min_views, bool) or not isinstance(min_views, int | np.integer) or not 1 <= min_views <= C:
+        raise VisualHullError(f"occupancy.min_views must be an integer in [1, {C}] (the cameras), got {min_views!r}")
+    shapes = {"frames": (F,), "occupancy": (F, R, R, R), "origin": (F, 3), "voxel_size": (F,), "num_queries": (F,),
+              "views_used": (F, C)}  # fmt: skip
     import h5py
 
     with h5py.File(segmentation, "r") as src, h5_writer(
@@ -103,14 +114,26 @@ def occupancy_chunk(
         for i, frame in enumerate(frames):
             t0 = time.perf_counter()
             masks = src["masks"][i]  # (C, H, W)
+            seen = masks.reshape(C, -1).any(axis=1)
+            empty = [rig.names[c] for c in np.flatnonzero(~seen)]
+            if seen.sum() < min_views:
+                raise VisualHullError(
+                    f"{segmentation}: frame {int(frame)}: only {int(seen.sum())} of {C} cameras have a non-empty silhouette "
+                    f"(empty: {', '.join(empty)}); the reconstruction needs at least occupancy.min_views = {min_views}"
+                )
+            if empty:
+                log.warning("frame %d: cameras %s have an empty silhouette (person outside the view, or not found): "
+                            "left out of this frame's reconstruction", frame, ", ".join(empty))  # fmt: skip
+            cams = [cam for cam, s in zip(rig, seen, strict=True) if s]
+            masks = masks[seen]
             try:
-                bbox = bounding_box(masks, list(rig), margin=margin)
+                bbox = bounding_box(masks, cams, margin=margin)
                 if net is None:
-                    grid = octree_occupancy(masks, list(rig), bbox, resolution=R, coarse_resolution=coarse_resolution)
+                    grid = octree_occupancy(masks, cams, bbox, resolution=R, coarse_resolution=coarse_resolution)
                 else:
-                    images = np.stack([read_image(sess.image_path(c, int(frame)), expect_size=(cam.width, cam.height))
-                                       for c, cam in zip(rig.names, rig, strict=True)])  # fmt: skip
-                    grid = implicit_occupancy(images, masks, list(rig), net, bbox, R, coarse_resolution=coarse_resolution,
+                    images = np.stack([read_image(sess.image_path(cam.name, int(frame)), expect_size=(cam.width, cam.height))
+                                       for cam in cams])  # fmt: skip
+                    grid = implicit_occupancy(images, masks, cams, net, bbox, R, coarse_resolution=coarse_resolution,
                                               device=device, body=None if bodies is None else bodies(i))  # fmt: skip
             except VisualHullError as exc:
                 raise VisualHullError(f"{segmentation}: frame {int(frame)}: {exc}") from exc
@@ -118,6 +141,7 @@ def occupancy_chunk(
             f["origin"][i] = grid.origin
             f["voxel_size"][i] = grid.voxel_size
             f["num_queries"][i] = grid.num_queries
+            f["views_used"][i] = seen.astype(np.uint8)
             log.info(
                 "frame %d (%d/%d): %d^3 grid, %.1f %% of dense queries, %.2f s",
                 frame, i + 1, F, R, 100.0 * grid.num_queries / R**3, time.perf_counter() - t0,

@@ -36,6 +36,7 @@ from scipy.spatial import cKDTree
 __all__ = [
     "SurfaceMetrics",
     "chamfer_l2_cm",
+    "joint2d_error_px",
     "mpjpe_mm",
     "occupancy_grid",
     "pa_mpjpe_mm",
@@ -1078,6 +1079,37 @@ def procrustes_align(
     if single:
         return aligned[0], float(s[0]), rot[0], t[0]
     return aligned, s, rot, t
+
+
+def joint2d_error_px(pred: np.ndarray, gt: np.ndarray, image_size: tuple[int, int], seen: np.ndarray | None = None) -> float:
+    """Mean 2D joint error (pixels) over the joints a detector could have found.
+
+    Parameters
+    ----------
+    pred : (..., J, >= 2) detected u, v (pixels; further columns, e.g. confidence, are ignored)
+    gt : (..., J, 2) GT projections, same pixels
+    image_size : (W, H)
+        Joints whose GT projection is outside ``[0, W) x [0, H)`` are not counted (not in the image).
+    seen : (...) bool, optional
+        Views that count (e.g. those whose segmentation found the person); a view without the person says
+        nothing about where its joints are.
+
+    Returns
+    -------
+    float
+        Mean Euclidean distance over the counted joints; NaN when none counts.
+    """
+    p = np.asarray(pred, dtype=np.float64)[..., :2]
+    g = np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape:
+        raise ValueError(f"joint2d_error_px: pred (u, v) shape {p.shape} != gt shape {g.shape}")
+    W, H = image_size
+    ok = (g[..., 0] >= 0) & (g[..., 0] < W) & (g[..., 1] >= 0) & (g[..., 1] < H)
+    if seen is not None:
+        ok &= np.asarray(seen, dtype=bool)[..., None]
+    if not ok.any():
+        return float("nan")
+    return float(np.linalg.norm(p - g, axis=-1)[ok].mean())
 
 
 def mpjpe_mm(

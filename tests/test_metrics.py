@@ -272,6 +272,25 @@ def test_surface_metrics_all_fields(sphere):
 # ---------------------------------------------------------------------------------------------------------
 
 
+def test_joint2d_error_counts_joints_in_the_image_of_views_with_the_person():
+    from humanrecon.metrics import joint2d_error_px
+
+    gt = np.array([[[10.0, 10.0], [50.0, 20.0], [120.0, 5.0]],     # view 0: third joint right of the image
+                   [[30.0, 30.0], [40.0, 40.0], [50.0, 50.0]]])    # view 1: the person not found
+    pred = gt.copy()
+    pred[0, 0] += [3.0, 4.0]        # 5 px
+    pred[0, 1] += [0.0, -1.0]       # 1 px
+    pred[0, 2] = [0.0, 0.0]         # not counted: GT outside the 100 x 80 image
+    pred[1] = 0.0                   # not counted: view without the person
+    conf = np.ones((2, 3, 1))
+    assert joint2d_error_px(np.concatenate([pred, conf], -1), gt, (100, 80), seen=[True, False]) == pytest.approx(3.0)
+    # every view counts without `seen`: 5, 1, 42.4, 56.6, 70.7 px
+    assert joint2d_error_px(pred, gt, (100, 80)) == pytest.approx(np.mean([5, 1, *np.hypot([30, 40, 50], [30, 40, 50])]))
+    assert np.isnan(joint2d_error_px(pred, gt, (100, 80), seen=[False, False]))
+    with pytest.raises(ValueError, match="shape"):
+        joint2d_error_px(pred[:, :2], gt, (100, 80))
+
+
 def test_silhouette_iou_known_answers():
     a = np.zeros((4, 6), np.uint8)
     a[:, :3] = 1

@@ -271,13 +271,17 @@ def degraded_segmentation(gt: dict, level: float, seed: int) -> dict:
 
 
 def segmentation_quality(seg: dict, gt: dict) -> tuple[float, float]:
-    """(12-part mean IoU, mean 2D joint error in pixels) of segmentation arrays against GT ones."""
+    """(12-part mean IoU, mean 2D joint error in pixels) of segmentation arrays against GT ones (the joint
+    error over joints inside the image in views with a person, :func:`humanrecon.metrics.joint2d_error_px`)."""
     from humanrecon.bodymodel.skeleton import NUM_PARTS
+    from humanrecon.metrics import joint2d_error_px
     from humanrecon.segmenter.metrics import iou_f1
 
     flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
     iou, _ = iou_f1(flat(seg["parts"]), flat(gt["parts"]), NUM_PARTS + 1)
-    err = np.linalg.norm(seg["joints2d"][..., :2] - gt["joints2d"][..., :2], axis=-1).mean()
+    H, W = seg["masks"].shape[-2:]
+    seen = seg["masks"].reshape(*seg["masks"].shape[:2], -1).any(axis=-1)
+    err = joint2d_error_px(seg["joints2d"], gt["joints2d"][..., :2], (W, H), seen)
     return float(np.nanmean(iou[1:])), float(err)
 
 

@@ -4,7 +4,8 @@ Per chunk ``metrics/<chunk>.json`` holds one record per frame; ``metrics.csv`` i
 row per frame plus a ``mean`` row). Columns (docs/metrics.md): ``p2s_cm``, ``chamfer_l2_cm2``,
 ``chamfer_seed_cm2``, ``accuracy_cm``, ``completeness_cm``, ``iou`` (volumetric, winding numbers) and
 ``silhouette_iou`` (segmentation masks vs GT masks), and with the learned segmenter ``part_miou`` (mean IoU
-of the 12 parts over the frame's cameras) and ``joint2d_px`` (mean 2D joint error, image pixels); with the
+of the 12 parts over the frame's cameras) and ``joint2d_px`` (mean 2D joint error, image pixels, over the
+joints inside the image in the views where the segmentation found the person); with the
 SMPL stage, body errors in millimetres against the GT SMPL body (:func:`body_metrics`): ``mpjpe_mm``,
 ``pa_mpjpe_mm``, ``pve_mm`` of the final (refined) body, ``fused_*`` of the multi-view fusion of the
 per-view regressions, ``view_*`` of the per-view regressions alone (mean over the views). A metric whose
@@ -29,7 +30,7 @@ from humanrecon.bodymodel.skeleton import NUM_PARTS
 from humanrecon.io.atomic import atomic_write_text
 from humanrecon.io.hdf5 import SEGMENTATION, read_h5
 from humanrecon.io.images import read_label_map, read_mask
-from humanrecon.metrics import silhouette_iou, surface_metrics
+from humanrecon.metrics import joint2d_error_px, silhouette_iou, surface_metrics
 from humanrecon.segmenter.metrics import iou_f1
 from humanrecon.session import load_session
 
@@ -139,7 +140,9 @@ def evaluate_chunk(
             with np.load(smpl_path) as z:
                 gt_cams = [str(c) for c in z["camera_names"]]
                 gt2d = z["joints2d"][[gt_cams.index(c) for c in cams]]  # (C, 24, 2) distorted pixels
-            rec["joint2d_px"] = float(np.linalg.norm(seg["joints2d"][i][..., :2] - gt2d, axis=-1).mean())
+            H, W = seg["masks"].shape[-2:]
+            seen = seg["masks"][i].reshape(len(cams), -1).any(axis=1)
+            rec["joint2d_px"] = joint2d_error_px(seg["joints2d"][i], gt2d, (W, H), seen)
         if smpl is not None and body_model is not None and smpl_path is not None and smpl_path.exists():
             rec.update(_frame_body_metrics(smpl_arrays, body_model, i, smpl_path))
         records.append(rec)

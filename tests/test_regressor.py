@@ -137,6 +137,36 @@ def test_training_steps_lower_the_loss(bm32, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+
+def test_warm_restart_schedule_and_seeding_from_exported_weights(bm32, tmp_path):
+    """``restarts`` adds cosine cycles with fresh optimiser moments; a run seeded from the weights exported
+    at the end of its first cycle ends with the same weights as the uninterrupted run."""
+    from humanrecon.regressor.train import QUICK, export_with_card, seed_from_weights, train
+
+    base = dataclasses.replace(QUICK, steps=4, checkpoint_every=2, workers=0, threads=1, lr=1e-3)
+    cfg = dataclasses.replace(base, restarts=((3, 5e-4),))
+    assert cfg.total_steps == 7 and cfg.cycle_starts() == [0, 4]
+    # cosine per cycle (100-step warm-up: step k of a cycle is scaled by (k + 1) / 100)
+    assert cfg.learning_rate(0) == pytest.approx(1e-3 * 0.01)
+    assert cfg.learning_rate(2) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 2 / 4)) * 0.03)
+    assert cfg.learning_rate(4) == pytest.approx(5e-4 * 0.01)
+    assert cfg.learning_rate(6) == pytest.approx(5e-4 * 0.5 * (1 + np.cos(np.pi * 2 / 3)) * 0.03)
+    assert cfg.learning_rate(7) == 0.0
+
+    whole = torch.load(train(bm32, tmp_path / "whole", cfg, progress=False), weights_only=False)
+    assert whole["step"] == 7
+    first = train(bm32, tmp_path / "first", base, progress=False)
+    export_with_card(first, bm32, tmp_path / "first.pt")
+    with pytest.raises(ValueError, match="not the first cycles"):
+        seed_from_weights(tmp_path / "first.pt", tmp_path / "bad", dataclasses.replace(cfg, lr=2e-3))
+    assert seed_from_weights(tmp_path / "first.pt", tmp_path / "second", cfg) == 4
+    with pytest.raises(ValueError, match="exists"):
+        seed_from_weights(tmp_path / "first.pt", tmp_path / "second", cfg)
+    second = torch.load(train(bm32, tmp_path / "second", cfg, progress=False), weights_only=False)
+    assert second["step"] == 7
+    for k, v in whole["model"].items():
+        torch.testing.assert_close(second["model"][k], v, rtol=0, atol=0, msg=k)
+
 # ---- fusion ---------------------------------------------------------------------------------------------
 
 

@@ -19,13 +19,22 @@ term                definition                                                  
 ``pose_prior``      Gaussian pose prior (:mod:`humanrecon.bodyfit.priors`) / 69                    -
 ==================  ==========================================================================  ========
 
+Learning rate: a cosine decay from ``lr`` to 0 over ``steps`` (100 warm-up steps), then one more cosine
+cycle per entry ``(steps_k, lr_k)`` of ``restarts`` (warm restarts, SGDR: Loshchilov & Hutter, ICLR 2017)
+on new data (batch ``k`` is drawn from ``(seed, k)``). The optimiser's moments are reset at the start of
+every cycle, so the weights at the end of a cycle are all a later cycle needs:
+:func:`seed_from_weights` starts a run's later cycles from exported weights (e.g. the shipped model)
+exactly as an uninterrupted run would continue.
+
 Checkpoints (model, optimiser, step, RNG state) are written atomically every ``checkpoint_every``
-steps; a restarted run continues from the last one (the numpy pose RNG is re-seeded from the step, so a
-resumed run draws the same data as an uninterrupted one).
+steps; a restarted run continues from the last one (the numpy pose RNG and the dropout masks are seeded
+from ``(seed, step)``, so a resumed run draws the same data and ends with the same weights as an
+uninterrupted one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -66,8 +75,31 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
     workers: int = 1              # processes rendering batches ahead of the optimiser (0: in the training loop)
     hidden: int = 512
+    restarts: tuple[tuple[int, float], ...] = ()  # further cosine cycles (steps, peak lr) after the first
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     synth: SynthConfig = field(default_factory=SynthConfig)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of every cycle together."""
+        return self.steps + sum(int(n) for n, _ in self.restarts)
+
+    def cycle_starts(self) -> list[int]:
+        """First step of each cycle (0 for the first)."""
+        starts = [0, self.steps]
+        for n, _ in self.restarts[:-1]:
+            starts.append(starts[-1] + int(n))
+        return starts[: 1 + len(self.restarts)]
+
+    def learning_rate(self, step: int) -> float:
+        """Learning rate of (0-based) ``step``: cosine within its cycle, 100 warm-up steps at each start."""
+        start = 0
+        for n, peak in [(self.steps, self.lr), *self.restarts]:
+            if step < start + int(n):
+                k = step - start
+                return float(peak) * 0.5 * (1 + math.cos(math.pi * k / int(n))) * min(1.0, (k + 1) / 100.0)
+            start += int(n)
+        return 0.0
 
     @staticmethod
     def from_dict(d: dict) -> TrainConfig:
@@ -82,6 +114,8 @@ class TrainConfig:
         for k in ("widths", "iter_weights"):
             if k in d:
                 d[k] = tuple(d[k])
+        if "restarts" in d:
+            d["restarts"] = tuple((int(n), float(lr)) for n, lr in d["restarts"])
         if "weights" in d:
             d["weights"] = {**DEFAULT_WEIGHTS, **d["weights"]}
         return TrainConfig(**d, synth=SynthConfig(**synth))
@@ -165,14 +199,17 @@ def train(body_model, workdir: str | Path, cfg: TrainConfig = TrainConfig(), pro
     batches = _BatchStream(body_model, cfg, step)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=cfg.workers,
                                          prefetch_factor=2 if cfg.workers else None, persistent_workers=False)
+    starts = set(cfg.cycle_starts()[1:])
     for batch in loader:
-        if step >= cfg.steps:
+        if step >= cfg.total_steps:
             break
         batch = batch.to(dev)
-        lr = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
-        lr *= min(1.0, (step + 1) / 100.0)  # warm-up
+        if step in starts:  # a warm restart: fresh optimiser moments
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        lr = cfg.learning_rate(step)
         for gp in opt.param_groups:
             gp["lr"] = lr
+        torch.manual_seed(int(np.random.default_rng([cfg.seed, step, 1]).integers(2**62)))  # dropout masks of this step
         out = model(batch.inputs)
         total = torch.zeros((), device=dev)
         for k, wk in enumerate(cfg.iter_weights):
@@ -187,16 +224,45 @@ def train(body_model, workdir: str | Path, cfg: TrainConfig = TrainConfig(), pro
                **{n: round(float(t.detach()), 5) for n, t in terms.items()}, "s": round(time.perf_counter() - t0, 1)}  # fmt: skip
         with open(logf, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
-        if progress and (step % 10 == 0 or step == cfg.steps):
-            log.info("step %d/%d  loss %.4f  joints %.1f mm  vertices %.1f mm  %.1f s", step, cfg.steps, rec["loss"],
+        if progress and (step % 10 == 0 or step == cfg.total_steps):
+            log.info("step %d/%d  loss %.4f  joints %.1f mm  vertices %.1f mm  %.1f s", step, cfg.total_steps, rec["loss"],
                      1000 * rec["joints3d"], 1000 * rec["vertices"], rec["s"])  # fmt: skip
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == cfg.total_steps or step in starts:
             save_checkpoint(ckpt, model, opt, step, gen, _jsonable(cfg))
     return ckpt
 
 
+def seed_from_weights(weights: str | Path, workdir: str | Path, cfg: TrainConfig) -> int:
+    """Start ``workdir``'s run at a cycle boundary from exported weights (``regressor.pt``), as if the
+    run had trained to there itself: the weights' training config must be ``cfg``'s first cycles (same
+    settings, ``steps`` and leading ``restarts``); the optimiser starts fresh, as every cycle does.
+    Returns the step it starts at. Refuses a workdir that already has a checkpoint."""
+    workdir = Path(workdir)
+    ckpt = workdir / "checkpoint.pt"
+    if ckpt.exists():
+        raise ValueError(f"{ckpt} exists: the run is under way (delete the folder to start over)")
+    state = torch.load(weights, map_location="cpu", weights_only=False)
+    done = config_from_state(state["train_config"])
+    operational = {"threads": cfg.threads, "workers": cfg.workers, "checkpoint_every": cfg.checkpoint_every}
+    if done.restarts != cfg.restarts[: len(done.restarts)] or dataclasses.replace(done, restarts=cfg.restarts, **operational) != cfg:
+        raise ValueError(
+            f"{weights}: its training config is not the first cycles of this run's (training.regressor); "
+            "only `restarts` may be added"
+        )
+    step = done.total_steps
+    if step not in cfg.cycle_starts() or step >= cfg.total_steps:
+        raise ValueError(f"{weights}: trained {step} steps, which is not the start of a later cycle of this run")
+    model = make_model(cfg)
+    model.load_state_dict(state["model"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(ckpt, model, opt, step, torch.Generator().manual_seed(cfg.seed), _jsonable(cfg))
+    log.info("%s: run seeded at step %d of %d from %s", workdir, step, cfg.total_steps, weights)
+    return step
+
+
 class _BatchStream(torch.utils.data.IterableDataset):
-    """The training batches of steps ``start``..``cfg.steps - 1``; batch ``k`` depends on ``(seed, k)`` only
+    """The training batches of steps ``start``..``cfg.total_steps - 1``; batch ``k`` depends on ``(seed, k)`` only
     (numpy and torch generators seeded from both), so resumed, prefetched and in-loop runs see the same data."""
 
     def __init__(self, body_model, cfg: TrainConfig, start: int):
@@ -205,7 +271,7 @@ class _BatchStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         torch.set_num_threads(1)
         sampler = ViewSampler(self.body_model, self.cfg.synth, "cpu")
-        for k in range(self.start, self.cfg.steps):
+        for k in range(self.start, self.cfg.total_steps):
             rng = np.random.default_rng([self.cfg.seed, k])
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             yield sampler.sample(self.cfg.batch_size, rng, gen)

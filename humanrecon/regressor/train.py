@@ -79,26 +79,31 @@ class TrainConfig:
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     synth: SynthConfig = field(default_factory=SynthConfig)
 
+    def cycles(self) -> list[tuple[int, int, float]]:
+        """``(first step, steps, peak lr)`` of every cosine cycle: the first, then one per ``restarts`` entry."""
+        out, start = [], 0
+        for n, peak in [(self.steps, self.lr), *self.restarts]:
+            out.append((start, int(n), float(peak)))
+            start += int(n)
+        return out
+
     @property
     def total_steps(self) -> int:
         """Steps of every cycle together."""
-        return self.steps + sum(int(n) for n, _ in self.restarts)
+        first, n, _ = self.cycles()[-1]
+        return first + n
 
     def cycle_starts(self) -> list[int]:
         """First step of each cycle (0 for the first)."""
-        starts = [0, self.steps]
-        for n, _ in self.restarts[:-1]:
-            starts.append(starts[-1] + int(n))
-        return starts[: 1 + len(self.restarts)]
+        return [first for first, _, _ in self.cycles()]
 
     def learning_rate(self, step: int) -> float:
-        """Learning rate of (0-based) ``step``: cosine within its cycle, 100 warm-up steps at each start."""
-        start = 0
-        for n, peak in [(self.steps, self.lr), *self.restarts]:
-            if step < start + int(n):
-                k = step - start
-                return float(peak) * 0.5 * (1 + math.cos(math.pi * k / int(n))) * min(1.0, (k + 1) / 100.0)
-            start += int(n)
+        """Learning rate of (0-based) ``step``: cosine within its cycle, 100 warm-up steps at each start; 0
+        after the last cycle."""
+        for first, n, peak in self.cycles():
+            if step < first + n:
+                k = step - first
+                return peak * 0.5 * (1 + math.cos(math.pi * k / n)) * min(1.0, (k + 1) / 100.0)
         return 0.0
 
     @staticmethod

@@ -55,20 +55,25 @@ rule train_segmenter:
 
 
 rule train_implicit:
+    # models/implicit/trained/implicit.pt (training.implicit) or implicit_body.pt (training.implicit_body,
+    # the body-conditioned network)
     input:
-        train=lambda w: f"data/training/{config['training']['implicit']['train']}",
-        test=lambda w: f"data/training/{config['training']['implicit']['test']}",
+        train=lambda w: f"data/training/{config['training'][w.model]['train']}",
+        test=lambda w: f"data/training/{config['training'][w.model]['test']}",
         body_model=body_model_input(),  # poses the samples' SMPL bodies (net.body_features)
+        init=lambda w: config["training"][w.model].get("init_weights") or [],  # fine-tuning start, if any
     output:
-        weights="models/implicit/trained/implicit.pt",
-        card="models/implicit/trained/implicit.pt.json",
+        weights="models/implicit/trained/{model}.pt",
+        card="models/implicit/trained/{model}.pt.json",
+    wildcard_constraints:
+        model="implicit|implicit_body",
     params:
-        settings={"body_model": config["body_model"]["path"], **config.get("training", {}).get("implicit", {})},
-        workdir="work/implicit",
+        settings=lambda w: {"body_model": config["body_model"]["path"], **config["training"][w.model]},
+        workdir="work/{model}",
     log:
-        "logs/train_implicit.log",
+        "logs/train_{model}.log",
     benchmark:
-        "benchmarks/results/train_implicit.tsv"
+        "benchmarks/results/train_{model}.tsv"
     conda:
         "../envs/learning.yaml"
     threads: 2
@@ -78,28 +83,3 @@ rule train_implicit:
         gpu=1,
     script:
         "../workflow_scripts/train_implicit.py"
-
-
-rule train_regressor:
-    input:
-        body_model=body_model_input(),
-    output:
-        weights="models/regressor/trained/regressor.pt",
-        card="models/regressor/trained/regressor.pt.json",
-    params:
-        settings=config.get("training", {}).get("regressor", {}),
-        body_model=config["body_model"]["path"],
-        workdir="work/regressor",
-    log:
-        "logs/train_regressor.log",
-    benchmark:
-        "benchmarks/results/train_regressor.tsv"
-    conda:
-        "../envs/learning.yaml"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=1440,
-        gpu=1,
-    script:
-        "../workflow_scripts/train_regressor.py"

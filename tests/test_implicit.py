@@ -331,3 +331,44 @@ def test_mismatched_weights_and_bodies_are_refused():
     assert grid.values.shape == (32, 32, 32) and np.isfinite(grid.values).all()
     with pytest.raises(BodyConditioningError, match="NaN"):
         ball([np.nan, 0, 0])
+
+
+def _export(model: ImplicitNet, path: Path) -> Path:
+    from dataclasses import asdict
+
+    torch.save({"model": model.state_dict(), "net": asdict(model.config)}, path)
+    return path
+
+
+def test_a_conditioned_run_starts_from_unconditioned_weights_unchanged(tmp_path):
+    from humanrecon.implicit.train import init_from_weights
+
+    cams = ring(4)
+    imgs, masks = render_sphere(cams)
+    views = stack([prepare_views(imgs, masks, cams, TINY.crop_size, center=np.zeros(3))])
+    pts = torch.from_numpy(sphere_points(200, 3)[0])[None]
+    torch.manual_seed(1)
+    plain = ImplicitNet(TINY).eval()
+    weights = _export(plain, tmp_path / "plain.pt")
+    conditioned = ImplicitNet(type(TINY)(**{**TINY.__dict__, "body_features": True})).eval()
+    sha = init_from_weights(conditioned, weights)
+    assert len(sha) == 64
+    body = torch.from_numpy(ball([0.02, 0, 0]).features(pts[0].numpy()))[None]
+    with torch.inference_mode():
+        want, _ = plain(views, pts)
+        got, _ = conditioned(views, pts, body)
+    torch.testing.assert_close(got, want)  # zero weights on the body inputs: the same function to start with
+    # the body inputs do train: a few steps from there move them off zero and keep the rest finite
+    train_set = _hidden_ball_samples(2, 0, cams, imgs, masks)
+    cfg = TrainConfig(steps=3, batch_size=1, points_per_sample=256, min_views=4, max_views=4, checkpoint_every=3, threads=1,
+                      jitter=0.0, net=conditioned.config, init_weights=str(weights))  # fmt: skip
+    state = torch.load(train(None, tmp_path / "work", cfg, progress=False, samples=train_set, poser=BallPoser()), weights_only=False)
+    w = state["model"]["head.0.weight"]
+    assert float(w[:, -BODY_FEATURES:].abs().sum()) > 0 and bool(torch.isfinite(w).all())
+    assert state["config"]["init_weights_sha256"] == sha
+    # other architectures are refused, naming the file and what differs
+    wide = ImplicitNet(type(TINY)(**{**TINY.__dict__, "view_dim": TINY.view_dim * 2}))
+    with pytest.raises(ValueError, match="plain.pt: architecture"):
+        init_from_weights(wide, weights)
+    with pytest.raises(ValueError, match="cannot start an unconditioned"):
+        init_from_weights(ImplicitNet(TINY), _export(conditioned, tmp_path / "cond.pt"))

@@ -12,12 +12,18 @@ A body-conditioned network (``net.body_features``) also gets, per point, the fea
 SMPL body posed with parameter noise (``body_noise``, :class:`humanrecon.implicit.body.BodyNoise`: the
 errors of a fitted body), drawn afresh every step.
 
+A run can start from exported weights (``init_weights``, fine-tuning): every tensor is copied, and a
+body-conditioned network started from unconditioned weights gets zero weights on the body features'
+head inputs, so its first step computes exactly what the given network does and training adds the body.
+
 Checkpoints (model, optimiser, step, RNG state) are written atomically every ``checkpoint_every`` steps;
 a restarted run continues from the last one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import math
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from humanrecon.implicit.body import BodyNoise, BodyPoser
+from humanrecon.implicit.body import BODY_FEATURES, BodyNoise, BodyPoser
 from humanrecon.implicit.data import Sample, load_samples, sample_views, shard_files
 from humanrecon.implicit.network import ImplicitNet, NetConfig
 from humanrecon.implicit.views import Views, stack
@@ -57,6 +63,8 @@ class TrainConfig:
     #: body-conditioned networks: the body model posing the samples' SMPL parameters, and their noise
     body_model: str = "resources/body_models"
     body_noise: BodyNoise = field(default_factory=BodyNoise)
+    #: start a fresh run from these exported weights (``implicit.pt``; :func:`init_from_weights`)
+    init_weights: str | None = None
 
     @staticmethod
     def from_dict(d: dict) -> TrainConfig:
@@ -108,6 +116,34 @@ def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points:
     return stack(views), torch.stack(pts), torch.stack(labs), (torch.stack(bodies) if poser is not None else None)
 
 
+def init_from_weights(model: ImplicitNet, weights: str | Path) -> str:
+    """Load exported weights (:func:`export_with_card`'s ``implicit.pt``) into ``model``; returns their SHA-256.
+
+    The architectures must match except for the body features: weights of an unconditioned network
+    start a body-conditioned ``model`` with zero weights on the head's body inputs (the columns after
+    the fused view features and the hull value), so the model's logits equal the given network's.
+    Anything else that differs raises ``ValueError`` naming the file and the tensor."""
+    raw = Path(weights).read_bytes()
+    state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=False)
+    net = asdict(NetConfig(**{**state["net"], "widths": tuple(state["net"]["widths"])}))  # older files lack newer fields
+    if net != {**asdict(model.config), "body_features": net["body_features"]}:
+        raise ValueError(f"{weights}: architecture {net} differs from this run's {asdict(model.config)} (only body_features may differ)")
+    if net["body_features"] and not model.config.body_features:
+        raise ValueError(f"{weights}: a body-conditioned network cannot start an unconditioned one")
+    own = model.state_dict()
+    for name, t in state["model"].items():
+        if name not in own:
+            raise ValueError(f"{weights}: tensor {name} is not in this network")
+        if own[name].shape == t.shape:
+            own[name] = t
+        elif name == "head.0.weight" and own[name].shape[0] == t.shape[0] and own[name].shape[1] == t.shape[1] + BODY_FEATURES:
+            own[name] = torch.cat([t, torch.zeros(t.shape[0], BODY_FEATURES, dtype=t.dtype)], dim=1)
+        else:
+            raise ValueError(f"{weights}: tensor {name} has shape {tuple(t.shape)}, this network's is {tuple(own[name].shape)}")
+    model.load_state_dict(own)
+    return hashlib.sha256(raw).hexdigest()
+
+
 def make_poser(cfg_net: NetConfig, body_model: str | Path) -> BodyPoser | None:
     """The body poser of a body-conditioned network (None for an unconditioned one)."""
     if not cfg_net.body_features:
@@ -131,6 +167,13 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = resume_checkpoint(ckpt, logf, model, opt, gen)
+    saved = asdict(cfg)
+    if cfg.init_weights:
+        # recorded with the checkpoints (and so in the model card): which weights the run started from
+        saved["init_weights_sha256"] = hashlib.sha256(Path(cfg.init_weights).read_bytes()).hexdigest()
+        if step == 0:
+            init_from_weights(model, cfg.init_weights)
+            log.info("starting from %s (sha256 %s)", cfg.init_weights, saved["init_weights_sha256"][:12])
     if not cfg.net.body_features:
         poser = None
     elif poser is None:
@@ -170,7 +213,7 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
         if progress and (step % 10 == 0 or step == cfg.steps):
             log.info("step %d/%d  loss %.4f  acc %.4f (in hull %.4f)  %d views  %.1f s", step, cfg.steps, rec["loss"], acc, acc_hull, nv, rec["s"])
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save_checkpoint(ckpt, model, opt, step, gen, asdict(cfg))
+            save_checkpoint(ckpt, model, opt, step, gen, saved)
     return ckpt
 
 
@@ -262,7 +305,7 @@ def export_with_card(checkpoint: str | Path, train_shards: str | Path, test_shar
                  "test": {"folder": str(test_shards), "shards": len(test_files)}},  # fmt: skip
         "held_out_point_metrics": metrics,
         "reproduce_check": check,
-        "reproduce": "snakemake models/implicit/trained/implicit.pt (config.yaml: training), docs/implicit.md",
+        "reproduce": f"snakemake models/implicit/trained/{Path(output).name} (config.yaml: training.{Path(output).stem}), docs/implicit.md",
         **(extra or {}),
     }  # fmt: skip
     export_weights_and_card(output, {"model": state["model"], "net": asdict(model.config)}, card, state)

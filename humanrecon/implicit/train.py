@@ -59,6 +59,10 @@ class TrainConfig:
     checkpoint_every: int = 50
     threads: int = 2
     jitter: float = 0.08
+    #: share of each sample's points drawn from its uniform (not near-surface) points, as far as it has
+    #: them; None: drawn at random from all (the shards' 1:16). Uniform points inside the chosen views'
+    #: hull but outside the person are the phantom volume the network must carve.
+    uniform_share: float | None = None
     net: NetConfig = field(default_factory=NetConfig)
     #: body-conditioned networks: the body model posing the samples' SMPL parameters, and their noise
     body_model: str = "resources/body_models"
@@ -89,11 +93,23 @@ def body_features(poser: BodyPoser, s: Sample, points: np.ndarray, noise: BodyNo
     return torch.from_numpy(poser.surface(params).features(points))
 
 
+def choose_points(s: Sample, points: int, gen: torch.Generator, uniform_share: float | None = None) -> np.ndarray:
+    """Indices of ``points`` of sample ``s``'s labelled points: at random, or with ``uniform_share`` of
+    them from its uniform points (all of those when it has fewer) and the rest from the near-surface ones."""
+    if uniform_share is None or s.near is None:
+        return torch.randperm(len(s.points), generator=gen)[:points].numpy()
+    uni, near = np.flatnonzero(s.near == 0), np.flatnonzero(s.near != 0)
+    n_uni = min(len(uni), int(round(points * uniform_share)))
+    pick_u = uni[torch.randperm(len(uni), generator=gen)[:n_uni].numpy()]
+    pick_n = near[torch.randperm(len(near), generator=gen)[: points - n_uni].numpy()]
+    return np.concatenate([pick_u, pick_n])
+
+
 def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points: int, gen: torch.Generator,
-               jitter: float = 0.0, poser: BodyPoser | None = None, noise: BodyNoise | None = None
-               ) -> tuple[Views, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Batched views (B, num_views, ...), points (B, points, 3), labels (B, points) float and, with a
-    ``poser``, body features (B, points, BODY_FEATURES) (else None)."""
+               jitter: float = 0.0, poser: BodyPoser | None = None, noise: BodyNoise | None = None,
+               uniform_share: float | None = None) -> tuple[Views, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Batched views (B, num_views, ...), points (B, points, 3) (:func:`choose_points`), labels (B, points)
+    float and, with a ``poser``, body features (B, points, BODY_FEATURES) (else None)."""
     views, pts, labs, bodies = [], [], [], []
     for i in index:
         s = samples[int(i)]
@@ -106,7 +122,7 @@ def make_batch(samples: list[Sample], index: np.ndarray, num_views: int, points:
             rgb = (v.image[:, :3] * g * c).clamp(0, 1)
             v.image = torch.cat([rgb, v.image[:, 3:]], dim=1)
             v.rgb = (v.rgb * g * c).clamp(0, 1)
-        pi = torch.randperm(len(s.points), generator=gen)[:points].numpy()
+        pi = choose_points(s, points, gen, uniform_share)
         views.append(v)
         pts.append(torch.from_numpy(s.points[pi]).double())
         labs.append(torch.from_numpy(s.inside[pi]).float())
@@ -192,7 +208,7 @@ def train(shard_dir: str | Path | None, workdir: str | Path, cfg: TrainConfig = 
             gp["lr"] = lr
         nv = int(torch.randint(cfg.min_views, cfg.max_views + 1, (1,), generator=gen))
         idx = torch.randint(0, len(samples), (cfg.batch_size,), generator=gen).numpy()
-        views, pts, lab, body = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter, poser, cfg.body_noise)
+        views, pts, lab, body = make_batch(samples, idx, nv, cfg.points_per_sample, gen, cfg.jitter, poser, cfg.body_noise, cfg.uniform_share)
         logits, hull = model(views, pts, body)
         # the hull bounds the reconstruction (occupancy = min(hull, p)): learn where it is positive
         w = (hull > 0).float()

@@ -83,3 +83,28 @@ rule train_implicit:
         gpu=1,
     script:
         "../workflow_scripts/train_implicit.py"
+
+
+rule train_regressor:
+    input:
+        body_model=body_model_input(),
+    output:
+        weights="models/regressor/trained/regressor.pt",
+        card="models/regressor/trained/regressor.pt.json",
+    params:
+        settings=config.get("training", {}).get("regressor", {}),
+        body_model=config["body_model"]["path"],
+        workdir="work/regressor",
+    log:
+        "logs/train_regressor.log",
+    benchmark:
+        "benchmarks/results/train_regressor.tsv"
+    conda:
+        "../envs/learning.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=1440,
+        gpu=1,
+    script:
+        "../workflow_scripts/train_regressor.py"

@@ -483,16 +483,24 @@ def test_smpl_stage_person_missing_in_some_views_and_in_all(session, stages, tmp
         fit_chunk(stages / "segmentation" / "c00000.h5", stages / "calibration.h5", body_model_dir, SHIPPED_REGRESSOR, tmp_path / "x.h5", tmp_path / "x.json")
 
 
-@pytest.mark.parametrize("name", ["implicit", "implicit_body"])
-def test_training_rule_builds_each_implicit_model_from_its_config(tmp_path, name):
-    """`snakemake models/implicit/trained/<name>.pt` plans train_implicit with that model's settings
+@pytest.mark.parametrize(
+    ("target", "rule", "name"),
+    [("models/implicit/trained/implicit.pt", "train_implicit", "implicit"),
+     ("models/implicit/trained/implicit_body.pt", "train_implicit", "implicit_body"),
+     ("models/regressor/trained/regressor.pt", "train_regressor", "regressor"),
+     ("models/segmenter/trained/segmenter.pt", "train_segmenter", "segmenter")],
+)  # fmt: skip
+def test_every_training_target_plans_its_rule(target, rule, name):
+    """`snakemake models/<stage>/trained/<name>.pt` plans that model's training rule with its own settings
     (dry run against the project's own config: nothing is trained)."""
     cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "--nolock", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT),
-           "--forcerun", "train_implicit", f"models/implicit/trained/{name}.pt"]  # fmt: skip
+           "--forcerun", rule, target]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
-    assert "rule train_implicit" in out and f"model={name}" in out, out[-3000:]
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())["training"][name]
-    if cfg.get("init_weights"):
-        assert cfg["init_weights"] in out  # the starting weights are an input: changing them reruns the training
+    assert f"rule {rule}" in out, out[-3000:]
+    if rule == "train_implicit":
+        assert f"model={name}" in out, out[-3000:]
+        init = yaml.safe_load((ROOT / "config.yaml").read_text())["training"][name].get("init_weights")
+        if init:
+            assert init in out  # the starting weights are an input: changing them reruns the training

@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 from humanrecon.bodymodel.model import load_body_model
+from humanrecon.implicit.train import spread_views
 from humanrecon.io.hdf5 import CALIBRATION, SEGMENTATION, SMPL, read_h5, write_h5
 from humanrecon.pipeline.bodyfit import (
     degraded_segmentation,
@@ -101,7 +102,7 @@ def main() -> None:
             gt_j, gt_v = gt_bodies(sp, frames, bm)
             cal_arrays, _ = read_h5(cal, CALIBRATION)
             for ncam in args.cameras:
-                keep = list(range(len(names))) if ncam >= len(names) else [int(i) for i in np.floor(np.arange(ncam) * len(names) / ncam)]
+                keep = spread_views(len(names), ncam)
                 cal_n = tmp / f"{sp.name}_cal{ncam}.h5"
                 write_h5(cal_n, CALIBRATION, _subset(cal_arrays, names, keep))
                 for kind, seg in inputs.items():

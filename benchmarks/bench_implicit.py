@@ -43,6 +43,7 @@ import yaml
 from humanrecon.bodymodel.model import load_body_model
 from humanrecon.implicit.body import BODY_PARAMS, BodyPoser
 from humanrecon.implicit.infer import implicit_occupancy, load_implicit
+from humanrecon.implicit.train import spread_views
 from humanrecon.io.hdf5 import CALIBRATION, SEGMENTATION, SMPL, read_h5, write_h5
 from humanrecon.io.images import read_image, read_mask
 from humanrecon.meshing import clean_mesh, extract_mesh
@@ -57,11 +58,6 @@ from humanrecon.silhouettes import BackgroundSubtraction, subtract_background
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("smpl_gt_body", "visual_hull", "implicit")
 BODY_METHODS = ("smpl_fitted", "implicit_body")
-
-
-def camera_subset(n_total: int, n: int) -> np.ndarray:
-    """``n`` of ``n_total`` cameras spread around the rig (every other one for 4 of 8)."""
-    return np.unique(np.floor(np.arange(n) * n_total / n).astype(int))
 
 
 def fitted_bodies(session: Path, frames: list[int], cameras: list[int], cfg: dict, tmp: Path) -> list[dict]:
@@ -119,7 +115,7 @@ def main() -> None:
         fits = {}
         if body_net is not None:
             for nc in args.cameras:
-                fits[nc] = fitted_bodies(path, [int(f) for f in frames], camera_subset(len(cams), nc), cfg, Path(tmpdir.name))
+                fits[nc] = fitted_bodies(path, [int(f) for f in frames], spread_views(len(cams), nc), cfg, Path(tmpdir.name))
         for fi, frame in enumerate(frames):
             imgs = np.stack([read_image(s.image_path(c, frame)) for c in names])
             if args.gt_masks:
@@ -133,7 +129,7 @@ def main() -> None:
             m = surface_metrics((body["vertices"][0], bm.faces), gt, iou_resolution=iou_res)
             body_row = {"p2s_cm": m.p2s_cm, "chamfer_l2_cm2": m.chamfer_l2_cm2, "iou": m.iou}
             for nc in args.cameras:
-                sel = camera_subset(len(cams), nc)
+                sel = spread_views(len(cams), nc)
                 c_sel, m_sel, i_sel = [cams[i] for i in sel], masks[sel], imgs[sel]
                 bbox = bounding_box(m_sel, c_sel, margin=cfg["occupancy"]["margin"])
                 grids = {"visual_hull": octree_occupancy(m_sel, c_sel, bbox, resolution=args.resolution)}
